@@ -1,1 +1,18 @@
-fn main(){}
+//! The `microtask` command line: parse, call the library, print. Errors print as one line with
+//! their cause chain; exit 1 on a runtime error, 2 on a usage error (clap).
+
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The rayon backend: production fallback and the reference for every GPU kernel.
+
+mod classify;
+mod tally;
+
+pub use classify::{classify_block, BLOCK_ITEMS};
+pub use tally::majority;
+
+use super::{Backend, Predictions, TaskLabel};
+use crate::data::votes::VoteTable;
+use crate::error::Result;
+use crate::model::Ensemble;
+
+#[derive(Debug, Default, Clone)]
+pub struct CpuBackend {
+    /// Why this backend was chosen (shown in reports).
+    pub reason: String,
+}
+
+impl CpuBackend {
+    pub fn new(reason: impl Into<String>) -> Self {
+        CpuBackend {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        let threads = rayon::current_num_threads();
+        if self.reason.is_empty() {
+            format!("cpu (rayon, {threads} threads)")
+        } else {
+            format!("cpu (rayon, {threads} threads): {}", self.reason)
+        }
+    }
+
+    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+        classify::classify(model, items, out)
+    }
+
+    fn majority(&self, votes: &VoteTable) -> Result<Vec<TaskLabel>> {
+        Ok(majority(votes))
+    }
+}

@@ -1,0 +1,46 @@
+//! Subcommands, one file each.
+
+mod info;
+mod synth_votes;
+mod tally;
+
+use clap::{Parser, Subcommand};
+
+/// microtask: split a big labelling job into microtasks, classify them with an ensemble of
+/// softmax workers on the GPU or CPU, and aggregate the votes (and crowd answers) into trusted
+/// labels with quality control.
+#[derive(Debug, Parser)]
+#[command(name = "microtask", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Aggregate votes/answers into one label per task.
+    Tally(tally::TallyArgs),
+    /// Write simulated crowd answers (workers of varied skill) for tests and benchmarks.
+    SynthVotes(synth_votes::SynthVotesArgs),
+    /// List GPU adapters, the one `auto` would choose, and their limits.
+    Info(info::InfoArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Tally(a) => tally::run(a),
+        Command::SynthVotes(a) => synth_votes::run(a),
+        Command::Info(a) => info::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

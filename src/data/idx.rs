@@ -1,0 +1,256 @@
+//! MNIST-style IDX files: big-endian header, then row-major u8 data. Raw or gzip.
+//!
+//! Images (magic 2051) are `count x rows x cols`; labels (magic 2049) are `count` bytes. The
+//! reader streams: a header claiming more items than the file holds is caught when the data runs
+//! out, and memory is only ever allocated for data that has actually been read.
+
+use super::Dataset;
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub const IMAGES_MAGIC: u32 = 2051;
+pub const LABELS_MAGIC: u32 = 2049;
+
+/// Most bytes read ahead of need when the header's count cannot be checked against the file size.
+const READ_AHEAD: usize = 16 << 20;
+
+/// A streaming reader over the items of an IDX images file.
+pub struct IdxImages {
+    path: PathBuf,
+    reader: Box<dyn Read + Send>,
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    read: usize,
+}
+
+fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+fn open(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if is_gzip(path) {
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+        Ok((Box::new(BufReader::with_capacity(1 << 20, gz)), None))
+    } else {
+        Ok((Box::new(BufReader::with_capacity(1 << 20, file)), Some(len)))
+    }
+}
+
+/// Reads exactly `buf.len()` bytes or explains why not (truncated file, corrupt gzip).
+fn read_full(path: &Path, reader: &mut dyn Read, buf: &mut [u8], what: &str) -> Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => {
+                return Err(Error::format(
+                    path,
+                    format!("truncated: the file ends inside the {what}"),
+                ))
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(Error::format(
+                    path,
+                    format!("truncated: the file ends inside the {what}"),
+                ))
+            }
+            Err(e) => return Err(Error::format(path, format!("cannot read: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+fn read_u32s<const N: usize>(path: &Path, reader: &mut dyn Read) -> Result<[u32; N]> {
+    let mut raw = [0u8; 16];
+    read_full(path, reader, &mut raw[..4 * N], "header")?;
+    let mut out = [0u32; N];
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = u32::from_be_bytes([raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]]);
+    }
+    Ok(out)
+}
+
+impl IdxImages {
+    pub fn open(path: &Path) -> Result<Self> {
+        let (mut reader, file_len) = open(path)?;
+        let [magic, count, height, width] = read_u32s::<4>(path, &mut *reader)?;
+        if magic != IMAGES_MAGIC {
+            return Err(Error::format(
+                path,
+                format!("not an IDX images file: magic number {magic}, expected {IMAGES_MAGIC}"),
+            ));
+        }
+        let (count, height, width) = (count as usize, height as usize, width as usize);
+        if height == 0 || width == 0 || height * width > 1 << 24 {
+            return Err(Error::format(
+                path,
+                format!("implausible image size {height}x{width}"),
+            ));
+        }
+        if let Some(len) = file_len {
+            let need = 16 + count as u64 * (height * width) as u64;
+            if len < need {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "truncated: the header claims {count} images of {height}x{width} ({need} bytes) but the file has {len} bytes"
+                    ),
+                ));
+            }
+        }
+        Ok(IdxImages {
+            path: path.to_path_buf(),
+            reader,
+            count,
+            height,
+            width,
+            read: 0,
+        })
+    }
+
+    pub fn features(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Items not yet read.
+    pub fn remaining(&self) -> usize {
+        self.count - self.read
+    }
+
+    /// Appends up to `max_items` items to `out`; returns how many were read (0 at the end).
+    pub fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let n = max_items.min(self.remaining());
+        let d = self.features();
+        let start = out.len();
+        out.resize(start + n * d, 0);
+        read_full(
+            &self.path,
+            &mut *self.reader,
+            &mut out[start..],
+            "image data",
+        )
+        .map_err(|e| match e {
+            Error::Format { path, .. } => Error::format(
+                path,
+                format!(
+                    "truncated: the header claims {} images but the data ends before image {}",
+                    self.count,
+                    self.read + n
+                ),
+            ),
+            other => other,
+        })?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+/// The labels file that belongs beside an images file, if there is one:
+/// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`.
+pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
+    let name = images.file_name()?.to_str()?;
+    let base = name.trim_end_matches(".gz");
+    let base = base.strip_suffix("-images-idx3-ubyte")?;
+    [".gz", ""]
+        .iter()
+        .map(|ext| images.with_file_name(format!("{base}-labels-idx1-ubyte{ext}")))
+        .find(|p| p.exists())
+}
+
+/// Reads a whole IDX labels file.
+pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
+    let (mut reader, file_len) = open(path)?;
+    let [magic, count] = read_u32s::<2>(path, &mut *reader)?;
+    if magic != LABELS_MAGIC {
+        return Err(Error::format(
+            path,
+            format!("not an IDX labels file: magic number {magic}, expected {LABELS_MAGIC}"),
+        ));
+    }
+    let count = count as usize;
+    if let Some(len) = file_len {
+        if len < 8 + count as u64 {
+            return Err(Error::format(
+                path,
+                format!("truncated: the header claims {count} labels but the file has {len} bytes"),
+            ));
+        }
+    }
+    let mut labels = Vec::new();
+    while labels.len() < count {
+        let n = (count - labels.len()).min(READ_AHEAD);
+        let start = labels.len();
+        labels.resize(start + n, 0);
+        read_full(path, &mut *reader, &mut labels[start..], "label data")?;
+    }
+    Ok(labels)
+}
+
+/// Reads a whole IDX images file, with the labels file beside it when present.
+pub fn load_images(path: &Path) -> Result<Dataset> {
+    let mut reader = IdxImages::open(path)?;
+    let mut pixels = Vec::new();
+    let chunk = (READ_AHEAD / reader.features()).max(1);
+    while reader.read_chunk(chunk, &mut pixels)? > 0 {}
+    let labels = match labels_path_for(path) {
+        Some(lp) => {
+            let labels = load_labels(&lp)?;
+            if labels.len() != reader.count {
+                return Err(Error::format(
+                    &lp,
+                    format!(
+                        "{} labels for {} images in {}",
+                        labels.len(),
+                        reader.count,
+                        path.display()
+                    ),
+                ));
+            }
+            Some(labels)
+        }
+        None => None,
+    };
+    Ok(Dataset {
+        source: path.display().to_string(),
+        height: reader.height,
+        width: reader.width,
+        pixels,
+        labels,
+    })
+}
+
+/// Writes a data set as raw IDX (and its labels beside it, named as `labels_path_for` expects
+/// when `path` ends in `-images-idx3-ubyte`). The caller makes the write atomic.
+pub fn write_images(w: &mut impl Write, set: &Dataset) -> std::io::Result<()> {
+    let header = [
+        IMAGES_MAGIC,
+        set.len() as u32,
+        set.height as u32,
+        set.width as u32,
+    ];
+    for v in header {
+        w.write_all(&v.to_be_bytes())?;
+    }
+    w.write_all(&set.pixels)
+}
+
+pub fn write_labels(w: &mut impl Write, labels: &[u8]) -> std::io::Result<()> {
+    w.write_all(&LABELS_MAGIC.to_be_bytes())?;
+    w.write_all(&(labels.len() as u32).to_be_bytes())?;
+    w.write_all(labels)
+}
+
+/// Convenience for tests and tools: writes `set` to `path` (raw IDX), no atomicity.
+pub fn write_images_file(path: &Path, set: &Dataset) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = BufWriter::new(file);
+    write_images(&mut w, set)
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::io(path, e))
+}
