@@ -4,9 +4,12 @@
 //! results flow back up as values.
 
 pub mod backend;
+pub mod classify;
 pub mod data;
 pub mod error;
 pub mod model;
 pub mod output;
+pub mod task;
+pub mod train;
 
 pub use error::{Error, Result};

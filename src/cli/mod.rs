@@ -1,8 +1,11 @@
 //! Subcommands, one file each.
 
+mod classify;
 mod info;
+mod progress;
 mod synth_votes;
 mod tally;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +21,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Train an ensemble of softmax workers, each on its own shard, and save it.
+    Train(train::TrainArgs),
+    /// Classify items with every worker of a model and write the votes file.
+    Classify(classify::ClassifyArgs),
     /// Aggregate votes/answers into one label per task.
     Tally(tally::TallyArgs),
     /// Write simulated crowd answers (workers of varied skill) for tests and benchmarks.
@@ -28,6 +35,8 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Classify(a) => classify::run(a),
         Command::Tally(a) => tally::run(a),
         Command::SynthVotes(a) => synth_votes::run(a),
         Command::Info(a) => info::run(a),

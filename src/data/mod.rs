@@ -2,6 +2,7 @@
 
 pub mod idx;
 pub mod images;
+pub mod stream;
 pub mod synth;
 pub mod votes;
 

@@ -1,7 +1,7 @@
 //! The rayon backend: production fallback and the reference for every GPU kernel.
 
 mod classify;
-mod tally;
+pub mod tally;
 
 pub use classify::{classify_block, BLOCK_ITEMS};
 pub use tally::majority;

@@ -1,0 +1,244 @@
+//! The classify job: stream items through a backend and write the votes file
+//! (`task,worker,label,confidence`), overlapping reading, compute and writing on three threads.
+
+use crate::backend::cpu::tally::conf_fixed;
+use crate::backend::cpu::tally::pick;
+use crate::backend::{Backend, Predictions};
+use crate::data::stream::{Chunk, ItemStream};
+use crate::error::{Error, Result};
+use crate::model::{Ensemble, MAX_CLASSES};
+use std::io::Write;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+/// Items per chunk handed from the reader to the backend (about 50 MB of 28x28 pixels).
+pub const CHUNK_ITEMS: usize = 1 << 16;
+
+/// What a classify run did, with accuracy when the items are labelled.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyStats {
+    pub items: u64,
+    pub workers: usize,
+    pub labelled: u64,
+    /// Per worker: correct votes on labelled items.
+    pub worker_correct: Vec<u64>,
+    /// Correct majority votes (per item, over the workers) on labelled items.
+    pub majority_correct: u64,
+    pub seconds: f64,
+    /// Seconds the reader, the backend and the writer were busy (they overlap).
+    pub read_seconds: f64,
+    pub compute_seconds: f64,
+    pub write_seconds: f64,
+    /// The per-item majority label (only kept when asked for).
+    pub majority: Vec<u32>,
+}
+
+impl ClassifyStats {
+    pub fn items_per_second(&self) -> f64 {
+        self.items as f64 / self.seconds.max(1e-9)
+    }
+
+    pub fn worker_accuracy(&self, r: usize) -> Option<f64> {
+        (self.labelled > 0).then(|| self.worker_correct[r] as f64 / self.labelled as f64)
+    }
+
+    pub fn majority_accuracy(&self) -> Option<f64> {
+        (self.labelled > 0).then(|| self.majority_correct as f64 / self.labelled as f64)
+    }
+
+    /// The stage that bounds the run (the one busy longest).
+    pub fn bound_by(&self) -> &'static str {
+        let stages = [
+            (self.read_seconds, "reading/decoding input"),
+            (self.compute_seconds, "compute"),
+            (self.write_seconds, "writing votes"),
+        ];
+        stages
+            .iter()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or("compute", |s| s.1)
+    }
+}
+
+/// The majority of one item's R votes, with the same tie rule as `tally`.
+pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
+    let mut counts = [0u32; MAX_CLASSES];
+    let mut sums = [0u32; MAX_CLASSES];
+    for (&l, &c) in labels.iter().zip(conf) {
+        counts[l as usize] += 1;
+        sums[l as usize] = sums[l as usize].saturating_add(conf_fixed(c));
+    }
+    pick(&counts[..classes], &sums[..classes]).label
+}
+
+/// Appends `value` in [0, 1] with six decimals.
+fn push_confidence(buf: &mut Vec<u8>, value: f32) {
+    let micro = (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32;
+    let _ = write!(buf, "{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+}
+
+/// Appends the votes of one chunk as CSV rows.
+pub fn format_votes(buf: &mut Vec<u8>, start: usize, pred: &Predictions) {
+    let r = pred.workers;
+    for (i, (labels, conf)) in pred
+        .labels
+        .chunks_exact(r)
+        .zip(pred.confidence.chunks_exact(r))
+        .enumerate()
+    {
+        for w in 0..r {
+            let _ = write!(buf, "{},{},{},", start + i, w, labels[w]);
+            push_confidence(buf, conf[w]);
+            buf.push(b'\n');
+        }
+    }
+}
+
+/// Options of one classify run.
+pub struct ClassifyJob<'a> {
+    pub backend: &'a dyn Backend,
+    pub model: &'a Ensemble,
+    pub chunk_items: usize,
+    /// Keep the per-item majority labels in the stats (for the `run` report).
+    pub keep_majority: bool,
+    /// Called with the items finished so far.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl ClassifyJob<'_> {
+    /// Classifies every item of `stream`; writes votes to `out` when given.
+    pub fn run(
+        &self,
+        mut stream: ItemStream,
+        out: Option<&mut (dyn Write + Send)>,
+    ) -> Result<ClassifyStats> {
+        let model = self.model;
+        if stream.features() != model.features() {
+            return Err(Error::Invalid(format!(
+                "{}: items are {}x{} but the model expects {}x{}",
+                stream.name, stream.height, stream.width, model.height, model.width
+            )));
+        }
+        let started = Instant::now();
+        let mut stats = ClassifyStats {
+            workers: model.workers,
+            worker_correct: vec![0; model.workers],
+            ..Default::default()
+        };
+        let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
+        let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions)>(2);
+        let chunk_items = self.chunk_items.max(1);
+        let mut read_seconds = 0.0;
+        let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
+            let reader = s.spawn(move || {
+                loop {
+                    let t = Instant::now();
+                    let next = stream.next_chunk(chunk_items);
+                    read_seconds += t.elapsed().as_secs_f64();
+                    match next {
+                        Ok(Some(chunk)) => {
+                            if chunk_tx.send(Ok(chunk)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = chunk_tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+                read_seconds
+            });
+            let stats = &mut stats;
+            let keep = self.keep_majority;
+            let writer = s.spawn(move || -> Result<()> {
+                let mut buf = Vec::with_capacity(1 << 22);
+                let mut out = out;
+                if let Some(w) = out.as_mut() {
+                    w.write_all(b"task,worker,label,confidence\n")
+                        .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                }
+                for (chunk, pred) in pred_rx {
+                    let t = Instant::now();
+                    tally_chunk(stats, &chunk, &pred, model.classes, keep);
+                    if let Some(w) = out.as_mut() {
+                        buf.clear();
+                        format_votes(&mut buf, chunk.start, &pred);
+                        w.write_all(&buf)
+                            .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                    }
+                    stats.items += chunk_len(&chunk, model) as u64;
+                    (self.progress)(stats.items);
+                    stats.write_seconds += t.elapsed().as_secs_f64();
+                }
+                Ok(())
+            });
+            let mut compute_seconds = 0.0;
+            let mut outcome = Ok(());
+            for chunk in chunk_rx {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                };
+                let t = Instant::now();
+                let mut pred = Predictions::with_capacity(chunk_len(&chunk, model), model.workers);
+                if let Err(e) = self.backend.classify(model, &chunk.pixels, &mut pred) {
+                    outcome = Err(e);
+                    break;
+                }
+                compute_seconds += t.elapsed().as_secs_f64();
+                if pred_tx.send((chunk, pred)).is_err() {
+                    break;
+                }
+            }
+            drop(pred_tx);
+            let read = reader.join().unwrap_or(0.0);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("the votes writer panicked".into())));
+            outcome?;
+            written?;
+            Ok((read, compute_seconds))
+        })?;
+        stats.read_seconds = read;
+        stats.compute_seconds = compute;
+        stats.seconds = started.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
+
+fn chunk_len(chunk: &Chunk, model: &Ensemble) -> usize {
+    chunk.pixels.len() / model.features()
+}
+
+fn tally_chunk(
+    stats: &mut ClassifyStats,
+    chunk: &Chunk,
+    pred: &Predictions,
+    classes: usize,
+    keep: bool,
+) {
+    let r = pred.workers;
+    for (i, (labels, conf)) in pred
+        .labels
+        .chunks_exact(r)
+        .zip(pred.confidence.chunks_exact(r))
+        .enumerate()
+    {
+        let m = item_majority(labels, conf, classes);
+        if keep {
+            stats.majority.push(m);
+        }
+        if let Some(truth) = chunk.labels.as_ref().map(|l| l[i] as u32) {
+            stats.labelled += 1;
+            for (w, &l) in labels.iter().enumerate() {
+                stats.worker_correct[w] += (l == truth) as u64;
+            }
+            stats.majority_correct += (m == truth) as u64;
+        }
+    }
+}

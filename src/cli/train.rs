@@ -1,0 +1,60 @@
+//! `microtask train`: train an ensemble of softmax workers and save it as safetensors.
+
+use super::progress;
+use anyhow::Context;
+use microtask::train::{train_ensemble, TrainConfig};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Training data: an IDX images file (raw or .gz, labels read from the file beside it),
+    /// a class-per-folder image directory, or synth:N[:SEED].
+    #[arg(long)]
+    pub data: String,
+    /// Number of workers; worker r trains on shard r of the data with its own seed.
+    #[arg(long, default_value_t = 5)]
+    pub workers: usize,
+    /// Passes over each worker's shard.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.001)]
+    pub learning_rate: f32,
+    /// Seed of the weight initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the model (.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let set = microtask::data::load(&a.data)?;
+    let config = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        learning_rate: a.learning_rate,
+        seed: a.seed,
+    };
+    let bar = progress::bar((set.len() * a.epochs) as u64, "train");
+    let t = std::time::Instant::now();
+    let model = train_ensemble(&set, a.workers, &config, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    model
+        .save(&a.out)
+        .with_context(|| format!("saving the model to {}", a.out.display()))?;
+    println!(
+        "trained {} workers x {} classes on {} items of {} ({} epochs) in {:.1} s -> {}",
+        model.workers,
+        model.classes,
+        set.len(),
+        set.source,
+        a.epochs,
+        t.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Item streams: the items of a data set in chunks, so a run's memory does not grow with N.
+//! Raw IDX files and `synth:` are streamed; image folders and `.gz` files are read in chunks
+//! from their decoder (image folders are decoded whole: they are small by nature).
+
+use super::idx::{self, IdxImages};
+use super::{images, synth, Dataset};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+enum Source {
+    Memory(Dataset),
+    Idx(IdxImages),
+    Synth { seed: u64 },
+}
+
+pub struct ItemStream {
+    source: Source,
+    /// Where the items come from, for messages and reports.
+    pub name: String,
+    pub height: usize,
+    pub width: usize,
+    pub len: usize,
+    labels: Option<Vec<u8>>,
+    pos: usize,
+}
+
+/// One chunk of items and, when known, their labels.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Index of the first item in the whole stream.
+    pub start: usize,
+    pub pixels: Vec<u8>,
+    pub labels: Option<Vec<u8>>,
+}
+
+impl ItemStream {
+    /// Opens a data spec (see `data::load`) for streaming.
+    pub fn open(spec: &str) -> Result<Self> {
+        if let Some(rest) = spec.strip_prefix("synth:") {
+            let (n, seed) = synth::parse_spec(rest)?;
+            return Ok(ItemStream {
+                source: Source::Synth { seed },
+                name: format!("synth:{n}:{seed}"),
+                height: synth::SIDE,
+                width: synth::SIDE,
+                len: n,
+                labels: None,
+                pos: 0,
+            });
+        }
+        let path = Path::new(spec);
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Self::from_dataset(images::load_dir(path)?);
+        }
+        let reader = IdxImages::open(path)?;
+        if reader.count == 0 {
+            return Err(Error::format(path, "the data set holds no items"));
+        }
+        let labels = match idx::labels_path_for(path) {
+            Some(lp) => {
+                let labels = idx::load_labels(&lp)?;
+                if labels.len() != reader.count {
+                    return Err(Error::format(
+                        &lp,
+                        format!("{} labels for {} images", labels.len(), reader.count),
+                    ));
+                }
+                Some(labels)
+            }
+            None => None,
+        };
+        Ok(ItemStream {
+            name: path.display().to_string(),
+            height: reader.height,
+            width: reader.width,
+            len: reader.count,
+            labels,
+            pos: 0,
+            source: Source::Idx(reader),
+        })
+    }
+
+    pub fn from_dataset(set: Dataset) -> Result<Self> {
+        if set.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: the data set holds no items",
+                set.source
+            )));
+        }
+        Ok(ItemStream {
+            name: set.source.clone(),
+            height: set.height,
+            width: set.width,
+            len: set.len(),
+            labels: None,
+            pos: 0,
+            source: Source::Memory(set),
+        })
+    }
+
+    pub fn features(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The next chunk of at most `max_items` items, or `None` at the end.
+    pub fn next_chunk(&mut self, max_items: usize) -> Result<Option<Chunk>> {
+        let n = max_items.max(1).min(self.len - self.pos);
+        if n == 0 {
+            return Ok(None);
+        }
+        let range = self.pos..self.pos + n;
+        let (pixels, labels) = match &mut self.source {
+            Source::Memory(set) => {
+                let part = set.slice(range.clone());
+                (part.pixels, part.labels)
+            }
+            Source::Idx(reader) => {
+                let mut pixels = Vec::with_capacity(n * reader.features());
+                reader.read_chunk(n, &mut pixels)?;
+                (
+                    pixels,
+                    self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
+                )
+            }
+            Source::Synth { seed } => {
+                let part = synth::generate_range(range.clone(), *seed);
+                (part.pixels, part.labels)
+            }
+        };
+        self.pos += n;
+        Ok(Some(Chunk {
+            start: range.start,
+            pixels,
+            labels,
+        }))
+    }
+}

@@ -1,0 +1,183 @@
+//! Training of softmax workers by minibatch Adam (the seed's Keras recipe: Dense(10) + softmax,
+//! cross-entropy, Adam lr 0.001, batch 32). Workers train in parallel, each on its own shard with
+//! its own seed, so their votes differ.
+
+use crate::data::synth::Rng;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::Ensemble;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub learning_rate: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch: 32,
+            learning_rate: 0.001,
+            seed: 1,
+        }
+    }
+}
+
+/// Number of classes in a labelled data set (highest label + 1, at least 2).
+pub fn class_count(set: &Dataset) -> Result<usize> {
+    let labels = set.labels.as_ref().ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: training needs labels, and this data set has none",
+            set.source
+        ))
+    })?;
+    Ok(labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(2, |m| (m as usize + 1).max(2)))
+}
+
+/// Trains `workers` softmax workers, worker `r` on shard `r` of `set`; `progress` is called with
+/// the number of items processed so far (summed over workers) as training advances.
+pub fn train_ensemble(
+    set: &Dataset,
+    workers: usize,
+    config: &TrainConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Ensemble> {
+    if workers == 0 {
+        return Err(Error::Invalid("--workers must be at least 1".into()));
+    }
+    if set.len() < workers {
+        return Err(Error::Invalid(format!(
+            "{}: {} items cannot be split into {workers} training shards",
+            set.source,
+            set.len()
+        )));
+    }
+    let classes = class_count(set)?;
+    let parts: Vec<Ensemble> = crate::task::shards(set.len(), workers)
+        .into_par_iter()
+        .enumerate()
+        .map(|(r, shard)| {
+            let seed = config.seed.wrapping_add(r as u64 * 0x9E37_79B9);
+            train_one(set, shard, classes, config, seed, progress)
+        })
+        .collect();
+    Ensemble::concat(&parts)
+}
+
+/// Adam state for one parameter vector.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Adam {
+    fn new(n: usize) -> Self {
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+
+    fn step(&mut self, params: &mut [f32], grad: &[f32], lr_t: f32) {
+        const B1: f32 = 0.9;
+        const B2: f32 = 0.999;
+        const EPS: f32 = 1e-7;
+        for (((p, g), m), v) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            *m = B1 * *m + (1.0 - B1) * g;
+            *v = B2 * *v + (1.0 - B2) * g * g;
+            *p -= lr_t * *m / (v.sqrt() + EPS);
+        }
+    }
+}
+
+fn train_one(
+    set: &Dataset,
+    shard: std::ops::Range<usize>,
+    classes: usize,
+    config: &TrainConfig,
+    seed: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Ensemble {
+    let d = set.features();
+    let labels = set.labels.as_deref().unwrap_or_default();
+    let mut model = Ensemble::zeros(1, classes, set.height, set.width);
+    let mut rng = Rng::new(seed);
+    // Glorot-uniform start, as Keras does, so workers differ from the first step.
+    let limit = (6.0 / (d + classes) as f32).sqrt();
+    for w in &mut model.weight {
+        *w = rng.range(-limit, limit);
+    }
+    let (mut adam_w, mut adam_b) = (Adam::new(model.weight.len()), Adam::new(classes));
+    let mut order: Vec<usize> = shard.collect();
+    let batch = config.batch.max(1);
+    let (mut x, mut z) = (vec![0f32; batch * d], vec![0f32; batch * classes]);
+    let (mut gw, mut gb) = (vec![0f32; classes * d], vec![0f32; classes]);
+    let mut t = 0i32;
+    for _ in 0..config.epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for chunk in order.chunks(batch) {
+            let n = chunk.len();
+            for (row, &item) in x.chunks_exact_mut(d).zip(chunk) {
+                for (xv, &p) in row.iter_mut().zip(set.item(item)) {
+                    *xv = p as f32 * (1.0 / 255.0);
+                }
+            }
+            let xv = ArrayView2::from_shape((n, d), &x[..n * d]).expect("n x d");
+            let wv = ArrayView2::from_shape((classes, d), &model.weight[..]).expect("c x d");
+            {
+                let mut zv =
+                    ArrayViewMut2::from_shape((n, classes), &mut z[..n * classes]).expect("n x c");
+                ndarray::linalg::general_mat_mul(1.0, &xv, &wv.t(), 0.0, &mut zv);
+            }
+            // dLoss/dz = softmax(z) - onehot(y), averaged over the batch.
+            gb.fill(0.0);
+            for (zi, &item) in z.chunks_exact_mut(classes).zip(chunk) {
+                let mut top = f32::MIN;
+                for (zc, b) in zi.iter_mut().zip(&model.bias) {
+                    *zc += b;
+                    top = top.max(*zc);
+                }
+                let mut sum = 0.0;
+                for zc in zi.iter_mut() {
+                    *zc = (*zc - top).exp();
+                    sum += *zc;
+                }
+                for zc in zi.iter_mut() {
+                    *zc /= sum * n as f32;
+                }
+                zi[labels[item] as usize] -= 1.0 / n as f32;
+                for (g, zc) in gb.iter_mut().zip(zi.iter()) {
+                    *g += zc;
+                }
+            }
+            {
+                let dz = ArrayView2::from_shape((n, classes), &z[..n * classes]).expect("n x c");
+                let mut gwv = ArrayViewMut2::from_shape((classes, d), &mut gw[..]).expect("c x d");
+                ndarray::linalg::general_mat_mul(1.0, &dz.t(), &xv, 0.0, &mut gwv);
+            }
+            t += 1;
+            let lr_t =
+                config.learning_rate * (1.0 - 0.999f32.powi(t)).sqrt() / (1.0 - 0.9f32.powi(t));
+            adam_w.step(&mut model.weight, &gw, lr_t);
+            adam_b.step(&mut model.bias, &gb, lr_t);
+            progress(n as u64);
+        }
+    }
+    model
+}
