@@ -29,8 +29,8 @@ pub struct ClassifyStats {
     pub read_seconds: f64,
     pub compute_seconds: f64,
     pub write_seconds: f64,
-    /// The per-item majority label (only kept when asked for).
-    pub majority: Vec<u32>,
+    /// Every vote, in item order (only kept when asked for).
+    pub predictions: Predictions,
 }
 
 impl ClassifyStats {
@@ -99,8 +99,8 @@ pub struct ClassifyJob<'a> {
     pub backend: &'a dyn Backend,
     pub model: &'a Ensemble,
     pub chunk_items: usize,
-    /// Keep the per-item majority labels in the stats (for the `run` report).
-    pub keep_majority: bool,
+    /// Keep every vote in the stats (for the `run` pipeline, which aggregates them).
+    pub keep_predictions: bool,
     /// Called with the items finished so far.
     pub progress: &'a (dyn Fn(u64) + Sync),
 }
@@ -151,7 +151,7 @@ impl ClassifyJob<'_> {
                 read_seconds
             });
             let stats = &mut stats;
-            let keep = self.keep_majority;
+            let keep = self.keep_predictions;
             let writer = s.spawn(move || -> Result<()> {
                 let mut buf = Vec::with_capacity(1 << 22);
                 let mut out = out;
@@ -223,6 +223,14 @@ fn tally_chunk(
     keep: bool,
 ) {
     let r = pred.workers;
+    if keep {
+        stats.predictions.workers = r;
+        stats.predictions.labels.extend_from_slice(&pred.labels);
+        stats
+            .predictions
+            .confidence
+            .extend_from_slice(&pred.confidence);
+    }
     for (i, (labels, conf)) in pred
         .labels
         .chunks_exact(r)
@@ -230,9 +238,6 @@ fn tally_chunk(
         .enumerate()
     {
         let m = item_majority(labels, conf, classes);
-        if keep {
-            stats.majority.push(m);
-        }
         if let Some(truth) = chunk.labels.as_ref().map(|l| l[i] as u32) {
             stats.labelled += 1;
             for (w, &l) in labels.iter().enumerate() {

@@ -9,6 +9,8 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod output;
+pub mod pipeline;
+pub mod report;
 pub mod task;
 pub mod train;
 

@@ -35,7 +35,7 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
         backend: backend.as_ref(),
         model: &model,
         chunk_items: CHUNK_ITEMS,
-        keep_majority: false,
+        keep_predictions: false,
         progress: &|n| bar.set_position(n),
     };
     let stats = match &a.out {

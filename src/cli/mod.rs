@@ -3,6 +3,7 @@
 mod classify;
 mod info;
 mod progress;
+mod run;
 mod synth_votes;
 mod tally;
 mod train;
@@ -21,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole pipeline: train an ensemble, classify, tally, report (synthetic data by default).
+    Run(run::RunArgs),
     /// Train an ensemble of softmax workers, each on its own shard, and save it.
     Train(train::TrainArgs),
     /// Classify items with every worker of a model and write the votes file.
@@ -35,6 +38,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(a) => run::run(a),
         Command::Train(a) => train::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Tally(a) => tally::run(a),

@@ -104,14 +104,21 @@ pub fn draw_item(seed: u64, index: u64, out: &mut [u8]) -> u8 {
     let contrast = rng.range(180.0, 255.0);
     let noise = rng.range(0.0, 40.0);
     // Map the unit glyph box onto the middle 20x20 pixels, as MNIST centres its digits.
-    let map = |(x, y): Point| -> Point {
+    let mut map = |(x, y): Point| -> Point {
+        // Each stroke end wobbles on its own, as a hand does.
+        let (x, y) = (x + rng.range(-0.1, 0.1), y + rng.range(-0.1, 0.1));
         let (x, y) = ((x - 0.5) * scale, (y - 0.5) * scale);
         (x + shear * y + 0.5 + sx, y + 0.5 + sy)
     };
-    let strokes: Vec<(Point, Point)> = GLYPHS[class]
+    let mut strokes: Vec<(Point, Point)> = GLYPHS[class]
         .iter()
         .map(|&(a, b)| (map(a), map(b)))
         .collect();
+    // Now and then a stray stroke, so that some items are genuinely ambiguous.
+    if rng.uniform() < 0.3 {
+        let a = (rng.uniform(), rng.uniform());
+        strokes.push((a, (a.0 + rng.range(-0.4, 0.4), a.1 + rng.range(-0.4, 0.4))));
+    }
     for (i, px) in out.iter_mut().enumerate().take(SIDE * SIDE) {
         let p = (
             ((i % SIDE) as f32 + 0.5 - 4.0) / 20.0,

@@ -1,0 +1,205 @@
+//! The whole job that `microtask run` does: data -> partition -> train -> classify -> tally ->
+//! report. Each stage reports progress through `Progress` so the CLI can draw bars.
+
+use crate::backend::{Backend, Predictions, TaskLabel};
+use crate::classify::{ClassifyJob, ClassifyStats, CHUNK_ITEMS};
+use crate::data::stream::ItemStream;
+use crate::data::votes::VoteTable;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::Ensemble;
+use crate::train::{train_ensemble, TrainConfig};
+use std::path::Path;
+use std::time::Instant;
+
+/// Where `run` gets its data.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub train_data: String,
+    /// `None`: hold out the last sixth of the training data.
+    pub test_data: Option<String>,
+    pub workers: usize,
+    pub train: TrainConfig,
+    /// Tasks whose aggregated confidence is below this go to review.
+    pub review_below: f32,
+}
+
+/// Callbacks a front end uses to show progress: `start(stage, total)`, then `advance(done)`.
+pub trait Progress: Sync {
+    fn start(&self, stage: &str, total: u64);
+    fn advance(&self, done: u64);
+    fn finish(&self);
+}
+
+/// One stage's figures for the report.
+#[derive(Debug, Clone)]
+pub struct StageTime {
+    pub name: &'static str,
+    pub items: u64,
+    pub seconds: f64,
+}
+
+impl StageTime {
+    pub fn items_per_second(&self) -> f64 {
+        self.items as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Everything the `run` report prints.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub train_source: String,
+    pub test_source: String,
+    pub train_items: usize,
+    pub test_items: usize,
+    pub backend: String,
+    pub model: Ensemble,
+    pub classify: ClassifyStats,
+    pub majority: Vec<TaskLabel>,
+    pub majority_accuracy: Option<f64>,
+    pub review_below: f32,
+    pub under_review: usize,
+    pub stages: Vec<StageTime>,
+}
+
+/// A folder holding the MNIST IDX pair (`train-images-idx3-ubyte[.gz]`, `t10k-...`) stands for
+/// its training and test files.
+pub fn resolve_mnist_folder(spec: &str) -> Option<(String, String)> {
+    let dir = Path::new(spec);
+    if !dir.is_dir() {
+        return None;
+    }
+    let find = |stem: &str| {
+        [".gz", ""]
+            .iter()
+            .map(|ext| dir.join(format!("{stem}-images-idx3-ubyte{ext}")))
+            .find(|p| p.exists())
+            .map(|p| p.display().to_string())
+    };
+    Some((find("train")?, find("t10k")?))
+}
+
+fn load_sets(config: &RunConfig) -> Result<(Dataset, Dataset)> {
+    let (train_spec, test_spec) =
+        match (&config.test_data, resolve_mnist_folder(&config.train_data)) {
+            (None, Some((train, test))) => (train, Some(test)),
+            (test, _) => (config.train_data.clone(), test.clone()),
+        };
+    let train = crate::data::load(&train_spec)?;
+    match test_spec {
+        Some(spec) => Ok((train, crate::data::load(&spec)?)),
+        None => {
+            let cut = train.len() - train.len() / 6;
+            if cut == 0 || cut == train.len() {
+                return Err(Error::Invalid(format!(
+                    "{}: too few items ({}) to hold out a test set; give --test-data",
+                    train.source,
+                    train.len()
+                )));
+            }
+            let test = train.slice(cut..train.len());
+            Ok((train.slice(0..cut), test))
+        }
+    }
+}
+
+/// Model votes as a vote table: task = item index, worker = `model-R`, classes `0..C`.
+pub fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
+    let (n, r) = (pred.len(), pred.workers);
+    VoteTable {
+        task: (0..n as u32)
+            .flat_map(|i| std::iter::repeat_n(i, r))
+            .collect(),
+        worker: (0..n).flat_map(|_| 0..r as u32).collect(),
+        label: pred.labels.clone(),
+        confidence: pred.confidence.clone(),
+        tasks: (0..n).map(|i| i.to_string()).collect(),
+        workers: (0..r).map(|w| format!("model-{w}")).collect(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+    }
+}
+
+fn accuracy(labels: &[TaskLabel], truth: Option<&Vec<u8>>) -> Option<f64> {
+    let truth = truth?;
+    let correct = labels
+        .iter()
+        .zip(truth)
+        .filter(|(l, &t)| l.label == t as u32)
+        .count();
+    Some(correct as f64 / labels.len().max(1) as f64)
+}
+
+/// Runs the whole job on `backend`.
+pub fn run(
+    config: &RunConfig,
+    backend: &dyn Backend,
+    progress: &dyn Progress,
+) -> Result<RunReport> {
+    let mut stages = Vec::new();
+    let t = Instant::now();
+    let (train, test) = load_sets(config)?;
+    stages.push(StageTime {
+        name: "load",
+        items: (train.len() + test.len()) as u64,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+
+    let t = Instant::now();
+    progress.start("train", (train.len() * config.train.epochs) as u64);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let model = train_ensemble(&train, config.workers, &config.train, &|n| {
+        let total = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        progress.advance(total);
+    })?;
+    progress.finish();
+    stages.push(StageTime {
+        name: "train",
+        items: (train.len() * config.train.epochs) as u64,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+
+    progress.start("classify", test.len() as u64);
+    let truth = test.labels.clone();
+    let (test_source, test_items) = (test.source.clone(), test.len());
+    let job = ClassifyJob {
+        backend,
+        model: &model,
+        chunk_items: CHUNK_ITEMS,
+        keep_predictions: true,
+        progress: &|n| progress.advance(n),
+    };
+    let classify = job.run(ItemStream::from_dataset(test)?, None)?;
+    progress.finish();
+    stages.push(StageTime {
+        name: "classify",
+        items: classify.items,
+        seconds: classify.seconds,
+    });
+
+    let t = Instant::now();
+    let votes = votes_from_predictions(&classify.predictions, model.classes);
+    let majority = backend.majority(&votes)?;
+    stages.push(StageTime {
+        name: "tally (mv)",
+        items: votes.len() as u64,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+    let under_review = majority
+        .iter()
+        .filter(|l| l.confidence < config.review_below)
+        .count();
+    Ok(RunReport {
+        train_source: train.source.clone(),
+        test_source,
+        train_items: train.len(),
+        test_items,
+        backend: backend.describe(),
+        majority_accuracy: accuracy(&majority, truth.as_ref()),
+        model,
+        classify,
+        majority,
+        review_below: config.review_below,
+        under_review,
+        stages,
+    })
+}

@@ -1,0 +1,64 @@
+//! The printed report of `microtask run`.
+
+use crate::pipeline::RunReport;
+use std::fmt;
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "microtask run")?;
+        writeln!(
+            f,
+            "  train data : {} ({} items)",
+            self.train_source, self.train_items
+        )?;
+        writeln!(
+            f,
+            "  test data  : {} ({} items)",
+            self.test_source, self.test_items
+        )?;
+        writeln!(
+            f,
+            "  model      : {} workers x {} classes x {} features",
+            self.model.workers,
+            self.model.classes,
+            self.model.features()
+        )?;
+        writeln!(f, "  backend    : {}", self.backend)?;
+        writeln!(f)?;
+        writeln!(f, "accuracy on the test items")?;
+        let c = &self.classify;
+        if c.labelled == 0 {
+            writeln!(f, "  (the test items carry no labels)")?;
+        }
+        let mut mean = 0.0;
+        for r in 0..c.workers {
+            if let Some(a) = c.worker_accuracy(r) {
+                writeln!(f, "  worker {r:<3}       {a:.4}")?;
+                mean += a / c.workers as f64;
+            }
+        }
+        if c.labelled > 0 {
+            writeln!(f, "  mean worker      {mean:.4}")?;
+        }
+        if let Some(a) = self.majority_accuracy {
+            writeln!(f, "  majority vote    {a:.4}")?;
+        }
+        writeln!(
+            f,
+            "  review           {} of {} items have confidence below {:.2}",
+            self.under_review, self.test_items, self.review_below
+        )?;
+        writeln!(f)?;
+        writeln!(f, "throughput")?;
+        for s in &self.stages {
+            writeln!(
+                f,
+                "  {:<12} {:>9.3} s  {:>12.0} items/s",
+                s.name,
+                s.seconds,
+                s.items_per_second()
+            )?;
+        }
+        Ok(())
+    }
+}
