@@ -1,0 +1,161 @@
+//! Loaders against the shared data and tiny fixtures written here; bad files give clear errors.
+
+mod common;
+
+use common::*;
+use flate2::write::GzEncoder;
+use microtask::data::{self, idx, synth, Dataset};
+use microtask::Error;
+use std::io::Write;
+use std::path::Path;
+
+fn write_gz(path: &Path, bytes: &[u8]) {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    std::fs::write(path, enc.finish().unwrap()).unwrap();
+}
+
+fn idx_bytes(set: &Dataset) -> Vec<u8> {
+    let mut out = Vec::new();
+    idx::write_images(&mut out, set).unwrap();
+    out
+}
+
+fn message(e: Error) -> String {
+    e.to_string()
+}
+
+#[test]
+fn mnist_test_set_loads_with_labels_and_known_class_counts() {
+    let set = data::load(&mnist("t10k-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!((set.len(), set.height, set.width), (10000, 28, 28));
+    let labels = set.labels.as_ref().expect("labels file beside the images");
+    let mut counts = [0usize; 10];
+    labels.iter().for_each(|&l| counts[l as usize] += 1);
+    assert_eq!(
+        counts,
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+}
+
+#[test]
+fn png_folder_holds_the_same_pixels_in_the_same_order_as_idx() {
+    let idx_set = data::load(&mnist("t10k-images-idx3-ubyte.gz")).unwrap();
+    let png = shared_data().join("mnist-png/test");
+    let png_set = data::load(png.to_str().unwrap()).unwrap();
+    assert_eq!(png_set.len(), 10000);
+    assert!(png_set.pixels == idx_set.pixels, "pixels differ");
+    assert_eq!(png_set.labels, idx_set.labels);
+}
+
+#[test]
+fn raw_and_gzip_idx_round_trip() {
+    let dir = tempdir();
+    let set = synth::generate(37, 5);
+    let raw = dir.path().join("x-images-idx3-ubyte");
+    idx::write_images_file(&raw, &set).unwrap();
+    let gz = dir.path().join("y-images-idx3-ubyte.gz");
+    write_gz(&gz, &idx_bytes(&set));
+    for p in [&raw, &gz] {
+        let back = data::load(p.to_str().unwrap()).unwrap();
+        assert_eq!(back.pixels, set.pixels);
+        assert_eq!(back.labels, None, "no labels file beside it");
+    }
+    // With a labels file beside the images, labels are read too.
+    let mut lab = Vec::new();
+    idx::write_labels(&mut lab, set.labels.as_ref().unwrap()).unwrap();
+    std::fs::write(dir.path().join("x-labels-idx1-ubyte"), lab).unwrap();
+    assert_eq!(
+        data::load(raw.to_str().unwrap()).unwrap().labels,
+        set.labels
+    );
+}
+
+#[test]
+fn synth_is_deterministic_and_sliceable() {
+    let a = synth::generate(200, 9);
+    let b = synth::generate_range(150..200, 9);
+    assert_eq!(&a.pixels[150 * 784..], &b.pixels[..]);
+    assert_eq!(&a.labels.as_ref().unwrap()[150..], &b.labels.unwrap()[..]);
+    assert_ne!(a.pixels, synth::generate(200, 10).pixels);
+    let labels = a.labels.unwrap();
+    assert!(labels.iter().all(|&l| l < 10));
+    assert!((0..10).all(|c| labels.contains(&c)), "every class appears");
+    assert_eq!(data::load("synth:12").unwrap().len(), 12);
+    for bad in ["synth:", "synth:0", "synth:x", "synth:5:y", "synth:5:1:2"] {
+        assert!(data::load(bad).is_err(), "{bad} should be refused");
+    }
+}
+
+#[test]
+fn truncated_gzip_is_a_clear_error() {
+    let dir = tempdir();
+    let bytes = idx_bytes(&synth::generate(50, 1));
+    let full = dir.path().join("full.gz");
+    write_gz(&full, &bytes);
+    let compressed = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut-images-idx3-ubyte.gz");
+    std::fs::write(&cut, &compressed[..compressed.len() / 2]).unwrap();
+    let msg = message(data::load(cut.to_str().unwrap()).unwrap_err());
+    assert!(msg.contains("cut-images-idx3-ubyte.gz"), "{msg}");
+    assert!(
+        msg.contains("truncated") || msg.contains("cannot read"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_magic_is_a_clear_error() {
+    let dir = tempdir();
+    let p = dir.path().join("labels-as-images");
+    let mut lab = Vec::new();
+    idx::write_labels(&mut lab, &[1; 20]).unwrap();
+    std::fs::write(&p, lab).unwrap();
+    let msg = message(data::load(p.to_str().unwrap()).unwrap_err());
+    assert!(msg.contains("magic number 2049"), "{msg}");
+}
+
+#[test]
+fn header_claiming_more_items_than_the_file_holds_is_refused() {
+    let dir = tempdir();
+    let mut bytes = idx_bytes(&synth::generate(3, 1));
+    // Claim 2^31 items: reading must fail on the data, never allocate for the claim.
+    bytes[4..8].copy_from_slice(&(1u32 << 31).to_be_bytes());
+    let raw = dir.path().join("liar");
+    std::fs::write(&raw, &bytes).unwrap();
+    let msg = message(data::load(raw.to_str().unwrap()).unwrap_err());
+    assert!(
+        msg.contains("truncated") && msg.contains("2147483648"),
+        "{msg}"
+    );
+    let gz = dir.path().join("liar.gz");
+    write_gz(&gz, &bytes);
+    let msg = message(data::load(gz.to_str().unwrap()).unwrap_err());
+    assert!(
+        msg.contains("truncated") && msg.contains("liar.gz"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn image_folder_with_one_odd_size_names_that_file() {
+    let dir = tempdir();
+    for (class, name, side) in [("0", "1.png", 28), ("1", "2.png", 28), ("1", "3.png", 20)] {
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+        image::GrayImage::new(side, side)
+            .save(dir.path().join(class).join(name))
+            .unwrap();
+    }
+    let msg = message(data::load(dir.path().to_str().unwrap()).unwrap_err());
+    assert!(msg.contains("3.png") && msg.contains("20x20"), "{msg}");
+}
+
+#[test]
+fn corrupt_image_and_empty_folder_are_clear_errors() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.path().join("0")).unwrap();
+    assert!(message(data::load(dir.path().to_str().unwrap()).unwrap_err()).contains("no PNG"));
+    std::fs::write(dir.path().join("0/bad.png"), b"not a png").unwrap();
+    let msg = message(data::load(dir.path().to_str().unwrap()).unwrap_err());
+    assert!(msg.contains("bad.png"), "{msg}");
+}
