@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod classify;
+mod export;
 mod info;
 mod progress;
 mod run;
@@ -28,6 +29,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Classify items with every worker of a model and write the votes file.
     Classify(classify::ClassifyArgs),
+    /// Write a data set (e.g. synth:N) as a raw IDX file, for scale tests.
+    Export(export::ExportArgs),
     /// Aggregate votes/answers into one label per task.
     Tally(tally::TallyArgs),
     /// Write simulated crowd answers (workers of varied skill) for tests and benchmarks.
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Train(a) => train::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Export(a) => export::run(a),
         Command::Tally(a) => tally::run(a),
         Command::SynthVotes(a) => synth_votes::run(a),
         Command::Info(a) => info::run(a),

@@ -151,16 +151,26 @@ impl IdxImages {
     }
 }
 
-/// The labels file that belongs beside an images file, if there is one:
+/// The name of the labels file that belongs beside an images file:
 /// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`.
-pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
+pub fn labels_name_for(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_str()?;
-    let base = name.trim_end_matches(".gz");
+    let (base, gz) = match name.strip_suffix(".gz") {
+        Some(base) => (base, ".gz"),
+        None => (name, ""),
+    };
     let base = base.strip_suffix("-images-idx3-ubyte")?;
-    [".gz", ""]
-        .iter()
-        .map(|ext| images.with_file_name(format!("{base}-labels-idx1-ubyte{ext}")))
-        .find(|p| p.exists())
+    Some(images.with_file_name(format!("{base}-labels-idx1-ubyte{gz}")))
+}
+
+/// The labels file beside an images file, if there is one (compressed or not).
+pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
+    let named = labels_name_for(images)?;
+    let other = match named.to_str()?.strip_suffix(".gz") {
+        Some(raw) => PathBuf::from(raw),
+        None => PathBuf::from(format!("{}.gz", named.display())),
+    };
+    [named, other].into_iter().find(|p| p.exists())
 }
 
 /// Reads a whole IDX labels file.
