@@ -84,12 +84,12 @@ pub fn parse_spec(rest: &str) -> Result<(usize, u64)> {
     Ok((n, seed))
 }
 
-fn segment_distance(p: Point, a: Point, b: Point) -> f32 {
+fn segment_distance2(p: Point, a: Point, b: Point) -> f32 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
     let t = (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0);
     let (ex, ey) = (p.0 - a.0 - t * dx, p.1 - a.1 - t * dy);
-    (ex * ex + ey * ey).sqrt()
+    ex * ex + ey * ey
 }
 
 /// Draws item `index` of the set seeded `seed` into `out` (28x28 bytes); returns its class.
@@ -126,8 +126,9 @@ pub fn draw_item(seed: u64, index: u64, out: &mut [u8]) -> u8 {
         );
         let d = strokes
             .iter()
-            .map(|&(a, b)| segment_distance(p, a, b))
-            .fold(f32::MAX, f32::min);
+            .map(|&(a, b)| segment_distance2(p, a, b))
+            .fold(f32::MAX, f32::min)
+            .sqrt();
         let ink = ((width - d) / 0.04 + 0.5).clamp(0.0, 1.0) * contrast;
         let speckle = (rng.uniform() - 0.5) * noise;
         *px = (ink
