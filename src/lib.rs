@@ -3,6 +3,7 @@
 //! Data flows one way: `data` -> `task` -> `model` -> `backend` -> `aggregate` -> `pipeline`;
 //! results flow back up as values.
 
+pub mod aggregate;
 pub mod backend;
 pub mod classify;
 pub mod data;

@@ -1,8 +1,71 @@
-//! Placeholder until the owner of this subcommand fills it in.
+//! `microtask synth-votes`: simulated crowd answers for tests and benchmarks.
 
+use microtask::data::synth_votes::{generate, CrowdConfig};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Write simulated crowd answers: workers of varied skill (each with a confusion matrix, some of
+/// them spammers) answer tasks of known class. The same seed gives the same files.
 #[derive(Debug, clap::Args)]
-pub struct SynthVotesArgs {}
+pub struct SynthVotesArgs {
+    /// Number of tasks (named 0..N).
+    #[arg(long, default_value_t = 10_000)]
+    pub tasks: usize,
 
-pub fn run(_args: SynthVotesArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+    /// Number of workers (named w0..wW).
+    #[arg(long, default_value_t = 100)]
+    pub workers: usize,
+
+    /// Distinct workers answering each task.
+    #[arg(long, default_value_t = 5)]
+    pub per_task: usize,
+
+    /// Number of classes (labels 0..C).
+    #[arg(long, default_value_t = 2)]
+    pub classes: usize,
+
+    /// Fraction of workers who are spammers (half answer at random, half always the same).
+    #[arg(long, default_value_t = 0.1)]
+    pub spammers: f32,
+
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Where to write the answers: CSV `task,worker,label`.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Where to write every task's true class: CSV `task,label`.
+    #[arg(long, value_name = "FILE")]
+    pub gold_out: Option<PathBuf>,
+}
+
+pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let cfg = CrowdConfig {
+        spammers: args.spammers,
+        ..CrowdConfig::new(
+            args.tasks,
+            args.workers,
+            args.per_task,
+            args.classes,
+            args.seed,
+        )
+    };
+    let crowd = generate(&cfg)?;
+    crowd.write_votes(&args.out)?;
+    if let Some(g) = &args.gold_out {
+        crowd.write_gold(g)?;
+    }
+    println!(
+        "wrote {} answers on {} tasks from {} workers ({} classes) to {} in {:.2} s",
+        crowd.worker.len(),
+        args.tasks,
+        args.workers,
+        args.classes,
+        args.out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -1,8 +1,222 @@
-//! Placeholder until the owner of this subcommand fills it in.
+//! `microtask tally`: aggregate votes/answers into one label per task, with quality control.
 
+use anyhow::{bail, Context};
+use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
+use microtask::backend::{select, BackendKind};
+use microtask::data::votes::{describe_paths, read_gold, read_votes};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Aggregate answers (`task,worker,label[,confidence]` CSV: model votes, crowd answers, or both)
+/// into one label per task. Task, worker and label are strings; the outputs use them as given.
 #[derive(Debug, clap::Args)]
-pub struct TallyArgs {}
+pub struct TallyArgs {
+    /// Votes file(s), header `task,worker,label[,confidence]`. Repeat the flag (or list several
+    /// files) to merge model votes, crowd answers and answers that came back from review. When a
+    /// worker answered a task more than once, its last answer counts.
+    #[arg(long = "votes", value_name = "FILE", required = true, num_args = 1..)]
+    pub votes: Vec<PathBuf>,
 
-pub fn run(_args: TallyArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+    /// Where to write the labels: CSV `task,label,confidence,answers`.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Aggregation method: mv (majority vote), wmv (weighted majority vote), ds (Dawid-Skene).
+    #[arg(long, value_enum, default_value_t = Method::Mv)]
+    pub method: Method,
+
+    /// Gold labels, CSV `task,label`: prints the accuracy of the aggregate (and per worker in
+    /// --workers-out). Unless --gold-score-only, wmv weights workers by their gold accuracy and
+    /// ds clamps gold tasks to their label (the accuracy printed for ds is then that of the label
+    /// the answers alone give on those tasks). Gold tasks absent from the votes are ignored with a
+    /// warning; a gold label that is not among the votes' labels is an error.
+    #[arg(long, value_name = "FILE")]
+    pub gold: Option<PathBuf>,
+
+    /// Use --gold only to score the aggregate, not to fit it: an honest accuracy estimate.
+    #[arg(long, requires = "gold")]
+    pub gold_score_only: bool,
+
+    /// Dawid-Skene: at most this many EM iterations.
+    #[arg(long, default_value_t = 100)]
+    pub max_iters: usize,
+
+    /// Dawid-Skene: stop when the mean log-likelihood per answer gains less than this;
+    /// 0 runs exactly --max-iters iterations.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+
+    /// Dawid-Skene: pseudo-count added to every confusion count and class total.
+    #[arg(long, default_value_t = aggregate::dawid_skene::DEFAULT_SMOOTHING)]
+    pub smoothing: f32,
+
+    /// Per-worker quality: CSV `worker,answers,agreement,estimated_accuracy,gold_answers,
+    /// gold_accuracy` (estimated accuracy: from Dawid-Skene posteriors with ds, agreement with
+    /// the aggregate otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub workers_out: Option<PathBuf>,
+
+    /// Tasks to review: CSV `task,label,confidence,answers,suggested_answers` with the tasks whose
+    /// confidence is below --review-below, least confident first. Collect the suggested extra
+    /// answers and pass them back as another --votes file.
+    #[arg(long, value_name = "FILE", requires = "review_below")]
+    pub review_out: Option<PathBuf>,
+
+    /// Confidence threshold (0..=1) for --review-out.
+    #[arg(long, value_name = "P", requires = "review_out")]
+    pub review_below: Option<f32>,
+
+    /// Per-task class probabilities: CSV `task,<class>...` (vote shares for mv, weight shares
+    /// for wmv, posteriors for ds).
+    #[arg(long, value_name = "FILE")]
+    pub posteriors_out: Option<PathBuf>,
+
+    /// Print a one-line JSON summary instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where majority votes are tallied (wmv and ds run on the CPU for now).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+}
+
+pub fn run(args: TallyArgs) -> anyhow::Result<()> {
+    let start = Instant::now();
+    if let Some(p) = args.review_below {
+        if !(0.0..=1.0).contains(&p) {
+            bail!("--review-below must be between 0 and 1, not {p}");
+        }
+    }
+    if args.tol.is_nan() || args.tol < 0.0 {
+        bail!("--tol must be 0 or more, not {}", args.tol);
+    }
+    if !(args.smoothing > 0.0 && args.smoothing.is_finite()) {
+        bail!(
+            "--smoothing must be a positive number, not {}",
+            args.smoothing
+        );
+    }
+    let backend = select(args.backend)?;
+
+    let loaded = read_votes(&args.votes)?;
+    let votes = &loaded.table;
+    if loaded.duplicates > 0 {
+        eprintln!(
+            "note: {} repeated answers (same worker, same task) replaced by that worker's last answer",
+            loaded.duplicates
+        );
+    }
+    let gold = match &args.gold {
+        Some(path) => {
+            let g = read_gold(path, votes)?;
+            if g.absent > 0 {
+                eprintln!(
+                    "warning: {}: {} gold tasks do not appear in the votes and are ignored",
+                    path.display(),
+                    g.absent
+                );
+            }
+            Some(g)
+        }
+        None => None,
+    };
+    let opts = Options {
+        method: args.method,
+        ds: DsOptions {
+            max_iters: args.max_iters,
+            tol: args.tol,
+            smoothing: args.smoothing,
+        },
+        posteriors: args.posteriors_out.is_some(),
+    };
+    let fit_gold = if args.gold_score_only {
+        None
+    } else {
+        gold.as_ref()
+    };
+    let agg = aggregate::aggregate(votes, fit_gold, &opts, backend.as_ref())
+        .with_context(|| format!("aggregating {}", describe_paths(&args.votes)))?;
+    let score = gold.as_ref().map(|g| quality::score(&agg, g));
+
+    let need_workers = args.workers_out.is_some() || args.review_out.is_some();
+    let workers = need_workers.then(|| quality::workers(votes, &agg, gold.as_ref()));
+    let review_items = match (args.review_below, &workers) {
+        (Some(p), Some(w)) => Some(review::review(
+            &agg.labels,
+            p,
+            votes.n_classes(),
+            quality::mean_accuracy(w),
+        )),
+        _ => None,
+    };
+
+    aggregate::write_labels(&args.out, votes, &agg.labels)?;
+    if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
+        quality::write_workers(path, votes, w)?;
+    }
+    if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
+        review::write_review(path, votes, items)?;
+    }
+    if let Some(path) = &args.posteriors_out {
+        match &agg.posteriors {
+            Some(p) => aggregate::write_posteriors(path, votes, p)?,
+            None => bail!("no posteriors were computed"),
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+
+    if args.json {
+        let mut j = serde_json::json!({
+            "method": agg.method.name(),
+            "iterations": agg.iterations,
+            "log_likelihood": agg.log_likelihood,
+            "seconds": seconds,
+            "tasks": votes.n_tasks(),
+            "answers": votes.len(),
+            "workers": votes.n_workers(),
+            "classes": votes.n_classes(),
+            "duplicates": loaded.duplicates,
+            "backend": backend.describe(),
+        });
+        if let Some(s) = score {
+            j["accuracy"] = s.accuracy().into();
+            j["gold_tasks"] = s.tasks.into();
+        }
+        if let Some(items) = &review_items {
+            j["under_review"] = items.len().into();
+        }
+        println!("{j}");
+    } else {
+        println!(
+            "tally: {} tasks, {} answers, {} workers, {} classes; method {}{}",
+            votes.n_tasks(),
+            votes.len(),
+            votes.n_workers(),
+            votes.n_classes(),
+            agg.method,
+            match (agg.method, agg.log_likelihood) {
+                (Method::Ds, Some(ll)) =>
+                    format!(" ({} iterations, log-likelihood {ll:.4})", agg.iterations),
+                (Method::Ds, None) => " (0 iterations: vote shares)".to_string(),
+                _ => String::new(),
+            }
+        );
+        if let Some(s) = score {
+            println!(
+                "accuracy on {} gold tasks: {:.4} ({} correct)",
+                s.tasks,
+                s.accuracy(),
+                s.correct
+            );
+        }
+        if let (Some(items), Some(p)) = (&review_items, args.review_below) {
+            println!("{} tasks with confidence below {p} to review", items.len());
+        }
+        println!(
+            "wrote {} in {seconds:.3} s ({})",
+            args.out.display(),
+            backend.describe()
+        );
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ pub mod idx;
 pub mod images;
 pub mod stream;
 pub mod synth;
+pub mod synth_votes;
 pub mod votes;
 
 use crate::error::{Error, Result};

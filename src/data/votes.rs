@@ -1,4 +1,43 @@
 //! Votes (answers): `task,worker,label[,confidence]`, mapped to dense integer ids.
+//!
+//! # The votes CSV format
+//! - A header line is required. It names the columns `task`, `worker` and `label` (any order,
+//!   case-insensitive) and optionally `confidence`; other columns are allowed and ignored.
+//! - Task, worker and label are strings (crowd-kit's format). They are mapped to dense ids in
+//!   order of first appearance (tasks, workers); the outputs use the original strings.
+//! - `confidence` is a number in `[0, 1]`; when the column is absent or the field is empty, the
+//!   answer's confidence is 1. Majority vote uses it to break ties; Dawid-Skene ignores it.
+//! - Fields may be quoted (`"a,b"`, `""` for a quote inside); unquoted fields are trimmed of
+//!   surrounding spaces; blank lines are skipped; `\r\n` line ends are accepted.
+//! - Every row must have as many fields as the header; a bad row is an [`Error::Row`] naming the
+//!   file and its 1-based line.
+//! - An empty file, or a header with no answers after it, is an error.
+//!
+//! # Several files
+//! [`read_votes`] reads several files into one table with shared id maps: a task or worker named in
+//! two files is the same task or worker.
+//!
+//! # Duplicate answers
+//! When the same worker answers the same task more than once (in one file or across files), the
+//! **last** answer is kept (file order, then line order) and the earlier ones are dropped and
+//! counted in [`LoadedVotes::duplicates`]. This lets a later file (answers that came back from a
+//! review round) correct an earlier one.
+//!
+//! # Classes
+//! The classes are the sorted set of all label strings: sorted numerically when every label is an
+//! integer (`2` before `10`), else by their bytes. Class `k` of the table is `classes[k]`.
+
+use crate::error::{Error, Result};
+use crate::output::write_atomic;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Marks "no label" in per-task label arrays (e.g. tasks without gold).
+pub const NO_LABEL: u32 = u32::MAX;
 
 /// Answers in columns, with dense ids; the name tables map ids back to the original strings.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,5 +71,1080 @@ impl VoteTable {
 
     pub fn n_classes(&self) -> usize {
         self.classes.len()
+    }
+
+    /// Checks that every id is within its name table and that the columns have one length.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.task.len();
+        if self.worker.len() != n || self.label.len() != n || self.confidence.len() != n {
+            return Err(Error::Invalid(format!(
+                "vote table columns differ in length: task {}, worker {}, label {}, confidence {}",
+                n,
+                self.worker.len(),
+                self.label.len(),
+                self.confidence.len()
+            )));
+        }
+        let bad = |col: &[u32], limit: usize| col.par_iter().any(|&v| v as usize >= limit);
+        if bad(&self.task, self.n_tasks())
+            || bad(&self.worker, self.n_workers())
+            || bad(&self.label, self.n_classes())
+        {
+            return Err(Error::Invalid(
+                "vote table holds an id outside its name tables".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Task name -> task id.
+    pub fn task_index(&self) -> HashMap<&str, u32, FxBuild> {
+        name_index(&self.tasks)
+    }
+
+    /// Class name -> class id.
+    pub fn class_index(&self) -> HashMap<&str, u32, FxBuild> {
+        name_index(&self.classes)
+    }
+
+    /// Answers grouped by task: `(start, order)` where the answers of task `t` are
+    /// `order[start[t]..start[t + 1]]` (indices into the columns, in row order).
+    pub fn by_task(&self) -> (Vec<u32>, Vec<u32>) {
+        group_by(&self.task, self.n_tasks())
+    }
+
+    /// Answers grouped by worker, like [`VoteTable::by_task`].
+    pub fn by_worker(&self) -> (Vec<u32>, Vec<u32>) {
+        group_by(&self.worker, self.n_workers())
+    }
+}
+
+fn name_index(names: &[String]) -> HashMap<&str, u32, FxBuild> {
+    let mut map = HashMap::with_capacity_and_hasher(names.len(), FxBuild::default());
+    for (i, n) in names.iter().enumerate() {
+        map.insert(n.as_str(), i as u32);
+    }
+    map
+}
+
+/// Stable counting sort of row indices by `key` (`key[i] < groups`): returns `(start, order)`.
+pub fn group_by(key: &[u32], groups: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; groups + 1];
+    for &k in key {
+        start[k as usize + 1] += 1;
+    }
+    for i in 0..groups {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut order = vec![0u32; key.len()];
+    for (i, &k) in key.iter().enumerate() {
+        let f = &mut fill[k as usize];
+        order[*f as usize] = i as u32;
+        *f += 1;
+    }
+    (start, order)
+}
+
+/// A vote table read from files, with what the reader noticed.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedVotes {
+    pub table: VoteTable,
+    /// Earlier answers dropped because the same worker answered the same task again later.
+    pub duplicates: u64,
+    /// Data rows read (before dropping duplicates).
+    pub rows: u64,
+}
+
+/// FxHash-style hasher with a final mix: fast for short keys, good enough spread in the low bits.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_K);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, mut bytes: &[u8]) {
+        while bytes.len() >= 8 {
+            self.add(u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])));
+            bytes = &bytes[8..];
+        }
+        if !bytes.is_empty() {
+            let mut w = [0u8; 8];
+            w[..bytes.len()].copy_from_slice(bytes);
+            self.add(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Fold the high bits (where the multiply put the entropy) into the low ones.
+        let h = self.hash;
+        (h ^ (h >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h >> 29)
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// The columns a header names.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    fields: usize,
+    task: usize,
+    worker: usize,
+    label: usize,
+    confidence: Option<usize>,
+}
+
+/// One CSV record parser for votes and gold files. Returns the position after the record
+/// (past its line end) and fills `fields`. Unquoted fields are trimmed of spaces and tabs.
+fn next_record<'a>(
+    buf: &'a [u8],
+    mut pos: usize,
+    end: usize,
+    fields: &mut Vec<Cow<'a, [u8]>>,
+) -> std::result::Result<usize, &'static str> {
+    fields.clear();
+    loop {
+        // One field.
+        let mut p = pos;
+        while p < end && (buf[p] == b' ' || buf[p] == b'\t') {
+            p += 1;
+        }
+        if p < end && buf[p] == b'"' {
+            p += 1;
+            let s = p;
+            let mut owned: Option<Vec<u8>> = None;
+            loop {
+                if p >= end {
+                    return Err("unterminated quoted field");
+                }
+                if buf[p] == b'"' {
+                    if p + 1 < end && buf[p + 1] == b'"' {
+                        let o = owned.get_or_insert_with(|| buf[s..p].to_vec());
+                        o.push(b'"');
+                        p += 2;
+                        continue;
+                    }
+                    break;
+                }
+                if let Some(o) = owned.as_mut() {
+                    o.push(buf[p]);
+                }
+                p += 1;
+            }
+            let field = match owned {
+                Some(o) => Cow::Owned(o),
+                None => Cow::Borrowed(&buf[s..p]),
+            };
+            p += 1; // closing quote
+            while p < end && (buf[p] == b' ' || buf[p] == b'\t' || buf[p] == b'\r') {
+                p += 1;
+            }
+            fields.push(field);
+            if p >= end {
+                return Ok(end);
+            }
+            match buf[p] {
+                b',' => pos = p + 1,
+                b'\n' => return Ok(p + 1),
+                _ => return Err("unexpected character after a closing quote"),
+            }
+        } else {
+            let s = p;
+            while p < end && buf[p] != b',' && buf[p] != b'\n' {
+                p += 1;
+            }
+            let mut e = p;
+            while e > s && matches!(buf[e - 1], b' ' | b'\t' | b'\r') {
+                e -= 1;
+            }
+            fields.push(Cow::Borrowed(&buf[s..e]));
+            if p >= end {
+                return Ok(end);
+            }
+            if buf[p] == b'\n' {
+                return Ok(p + 1);
+            }
+            pos = p + 1;
+        }
+    }
+}
+
+fn is_blank(fields: &[Cow<[u8]>]) -> bool {
+    fields.len() == 1 && fields[0].is_empty()
+}
+
+fn line_of(buf: &[u8], offset: usize) -> u64 {
+    buf[..offset.min(buf.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+        + 1
+}
+
+fn show(field: &[u8]) -> String {
+    let s = String::from_utf8_lossy(field);
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Reads the header: returns the column layout and the offset where the data starts.
+fn read_header(
+    path: &Path,
+    buf: &[u8],
+    start: usize,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<(Vec<Option<usize>>, usize, usize)> {
+    let mut fields = Vec::new();
+    let mut pos = start;
+    let wanted: Vec<&str> = required.iter().chain(optional).copied().collect();
+    let usage = format!(
+        "expected a header line naming the columns {}{}",
+        required.join(","),
+        if optional.is_empty() {
+            String::new()
+        } else {
+            format!("[,{}]", optional.join(","))
+        }
+    );
+    while pos < buf.len() {
+        let line_start = pos;
+        pos = next_record(buf, pos, buf.len(), &mut fields).map_err(|p| Error::Row {
+            path: path.to_path_buf(),
+            line: line_of(buf, line_start),
+            problem: format!("header: {p}"),
+        })?;
+        if is_blank(&fields) {
+            continue;
+        }
+        let names: Vec<String> = fields
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase())
+            .collect();
+        let mut cols = vec![None; wanted.len()];
+        for (i, name) in names.iter().enumerate() {
+            if let Some(k) = wanted.iter().position(|w| w == name) {
+                if cols[k].is_some() {
+                    return Err(Error::Row {
+                        path: path.to_path_buf(),
+                        line: line_of(buf, line_start),
+                        problem: format!("header names the column `{name}` twice"),
+                    });
+                }
+                cols[k] = Some(i);
+            }
+        }
+        if cols[..required.len()].iter().any(Option::is_none) {
+            return Err(Error::Row {
+                path: path.to_path_buf(),
+                line: line_of(buf, line_start),
+                problem: format!("{usage}; found `{}`", show(&buf[line_start..pos]).trim()),
+            });
+        }
+        return Ok((cols, names.len(), pos));
+    }
+    Err(Error::format(path, format!("empty file: {usage}")))
+}
+
+/// Interns keys of one chunk in order of first appearance.
+struct LocalInterner<'a> {
+    map: HashMap<Cow<'a, [u8]>, u32, FxBuild>,
+    keys: Vec<Cow<'a, [u8]>>,
+    last: Option<(&'a [u8], u32)>,
+}
+
+impl<'a> LocalInterner<'a> {
+    fn new() -> Self {
+        LocalInterner {
+            map: HashMap::default(),
+            keys: Vec::new(),
+            last: None,
+        }
+    }
+
+    #[inline]
+    fn intern(&mut self, key: Cow<'a, [u8]>) -> u32 {
+        if let (Some((k, id)), Cow::Borrowed(b)) = (self.last, &key) {
+            if k == *b {
+                return id;
+            }
+        }
+        let id = match self.map.get(key.as_ref()) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32;
+                self.keys.push(key.clone());
+                self.map.insert(key.clone(), id);
+                id
+            }
+        };
+        if let Cow::Borrowed(b) = key {
+            self.last = Some((b, id));
+        }
+        id
+    }
+}
+
+/// The keys of all files, in order of first appearance.
+#[derive(Default)]
+struct GlobalInterner {
+    map: HashMap<Box<str>, u32, FxBuild>,
+}
+
+impl GlobalInterner {
+    fn remap(&mut self, keys: &[Cow<[u8]>]) -> std::result::Result<Vec<u32>, String> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for k in keys {
+            let s = std::str::from_utf8(k).map_err(|_| format!("`{}` is not UTF-8", show(k)))?;
+            let id = match self.map.get(s) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.map.len())
+                        .map_err(|_| "more than 2^32 distinct ids".to_string())?;
+                    self.map.insert(s.into(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn into_names(self) -> Vec<String> {
+        let mut names = vec![String::new(); self.map.len()];
+        for (k, id) in self.map {
+            names[id as usize] = k.into_string();
+        }
+        names
+    }
+}
+
+/// One chunk's parsed answers with chunk-local ids.
+struct Chunk<'a> {
+    task: Vec<u32>,
+    worker: Vec<u32>,
+    label: Vec<u32>,
+    confidence: Vec<f32>,
+    tasks: LocalInterner<'a>,
+    workers: LocalInterner<'a>,
+    labels: LocalInterner<'a>,
+}
+
+type ChunkError = (usize, String);
+
+fn parse_confidence(field: &[u8]) -> Option<f32> {
+    if field.is_empty() {
+        return Some(1.0);
+    }
+    let v: f32 = std::str::from_utf8(field).ok()?.parse().ok()?;
+    (v.is_finite() && (0.0..=1.0).contains(&v)).then_some(v)
+}
+
+fn parse_chunk<'a>(
+    buf: &'a [u8],
+    start: usize,
+    end: usize,
+    layout: Layout,
+) -> std::result::Result<Chunk<'a>, ChunkError> {
+    if let Err(e) = std::str::from_utf8(&buf[start..end]) {
+        return Err((
+            start + e.valid_up_to(),
+            "the file is not valid UTF-8".into(),
+        ));
+    }
+    let rows_guess = (end - start) / 16 + 1;
+    let mut c = Chunk {
+        task: Vec::with_capacity(rows_guess),
+        worker: Vec::with_capacity(rows_guess),
+        label: Vec::with_capacity(rows_guess),
+        confidence: Vec::new(),
+        tasks: LocalInterner::new(),
+        workers: LocalInterner::new(),
+        labels: LocalInterner::new(),
+    };
+    let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.fields.max(4));
+    let mut pos = start;
+    while pos < end {
+        let row = pos;
+        pos = next_record(buf, pos, end, &mut fields).map_err(|p| (row, p.to_string()))?;
+        if is_blank(&fields) {
+            continue;
+        }
+        if fields.len() != layout.fields {
+            return Err((
+                row,
+                format!(
+                    "expected {} fields as in the header, found {}",
+                    layout.fields,
+                    fields.len()
+                ),
+            ));
+        }
+        for (name, col) in [
+            ("task", layout.task),
+            ("worker", layout.worker),
+            ("label", layout.label),
+        ] {
+            if fields[col].is_empty() {
+                return Err((row, format!("empty {name}")));
+            }
+        }
+        if let Some(col) = layout.confidence {
+            match parse_confidence(&fields[col]) {
+                Some(v) => c.confidence.push(v),
+                None => {
+                    return Err((
+                        row,
+                        format!(
+                            "confidence `{}` is not a number in [0, 1]",
+                            show(&fields[col])
+                        ),
+                    ))
+                }
+            }
+        }
+        c.task
+            .push(c.tasks.intern(std::mem::take(&mut fields[layout.task])));
+        c.worker
+            .push(c.workers.intern(std::mem::take(&mut fields[layout.worker])));
+        c.label
+            .push(c.labels.intern(std::mem::take(&mut fields[layout.label])));
+    }
+    Ok(c)
+}
+
+/// Splits `buf[start..]` into about `parts` pieces at line ends.
+fn split_at_lines(buf: &[u8], start: usize, parts: usize) -> Vec<(usize, usize)> {
+    let len = buf.len() - start;
+    let mut out = Vec::with_capacity(parts);
+    let mut s = start;
+    for i in 1..=parts {
+        if s >= buf.len() {
+            break;
+        }
+        let mut e = if i == parts {
+            buf.len()
+        } else {
+            (start + len * i / parts).max(s)
+        };
+        while e < buf.len() && buf[e - 1] != b'\n' {
+            e += 1;
+        }
+        out.push((s, e));
+        s = e;
+    }
+    out
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn skip_bom(buf: &[u8]) -> usize {
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        3
+    } else {
+        0
+    }
+}
+
+/// Reads one or more votes files into one table with shared id maps. See the module docs for the
+/// format, the duplicate rule and the class order.
+pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
+    if paths.is_empty() {
+        return Err(Error::Invalid("no votes file given".into()));
+    }
+    let mut tasks = GlobalInterner::default();
+    let mut workers = GlobalInterner::default();
+    let mut labels = GlobalInterner::default();
+    let mut table = VoteTable::default();
+    for path in paths {
+        let path = path.as_ref();
+        let buf = read_file(path)?;
+        read_one(
+            path,
+            &buf,
+            &mut tasks,
+            &mut workers,
+            &mut labels,
+            &mut table,
+        )?;
+    }
+    let rows = table.len() as u64;
+    table.tasks = tasks.into_names();
+    table.workers = workers.into_names();
+    sort_classes(&mut table, labels.into_names());
+    let duplicates = drop_duplicates(&mut table);
+    Ok(LoadedVotes {
+        table,
+        duplicates,
+        rows,
+    })
+}
+
+fn read_one(
+    path: &Path,
+    buf: &[u8],
+    tasks: &mut GlobalInterner,
+    workers: &mut GlobalInterner,
+    labels: &mut GlobalInterner,
+    table: &mut VoteTable,
+) -> Result<()> {
+    let (cols, fields, body) = read_header(
+        path,
+        buf,
+        skip_bom(buf),
+        &["task", "worker", "label"],
+        &["confidence"],
+    )?;
+    let layout = Layout {
+        fields,
+        task: cols[0].unwrap_or(0),
+        worker: cols[1].unwrap_or(0),
+        label: cols[2].unwrap_or(0),
+        confidence: cols[3],
+    };
+    // Quoted fields may hold line ends: such files are parsed in one piece.
+    let has_quotes = buf[body..].contains(&b'"');
+    let parts = if has_quotes {
+        1
+    } else {
+        ((buf.len() - body) / (1 << 20)).clamp(1, rayon::current_num_threads() * 4)
+    };
+    let ranges = split_at_lines(buf, body, parts);
+    let chunks: Vec<std::result::Result<Chunk, ChunkError>> = ranges
+        .par_iter()
+        .map(|&(s, e)| parse_chunk(buf, s, e, layout))
+        .collect();
+    let row_error = |offset: usize, problem: String| Error::Row {
+        path: path.to_path_buf(),
+        line: line_of(buf, offset),
+        problem,
+    };
+    let mut parsed = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        parsed.push(c.map_err(|(o, p)| row_error(o, p))?);
+    }
+    let rows: usize = parsed.iter().map(|c| c.task.len()).sum();
+    if rows == 0 {
+        return Err(Error::format(
+            path,
+            "no answers after the header (expected rows task,worker,label[,confidence])",
+        ));
+    }
+    // Chunk-local ids to global ids, chunk by chunk in file order (keeps first-appearance order).
+    let mut maps = Vec::with_capacity(parsed.len());
+    for c in &parsed {
+        let err = |p: String| Error::format(path, p);
+        maps.push((
+            tasks.remap(&c.tasks.keys).map_err(err)?,
+            workers.remap(&c.workers.keys).map_err(err)?,
+            labels.remap(&c.labels.keys).map_err(err)?,
+        ));
+    }
+    let base = table.len();
+    table.task.resize(base + rows, 0);
+    table.worker.resize(base + rows, 0);
+    table.label.resize(base + rows, 0);
+    table.confidence.resize(base + rows, 1.0);
+    let mut outs = Vec::with_capacity(parsed.len());
+    {
+        let (mut t, mut w, mut l, mut f) = (
+            &mut table.task[base..],
+            &mut table.worker[base..],
+            &mut table.label[base..],
+            &mut table.confidence[base..],
+        );
+        for c in &parsed {
+            let n = c.task.len();
+            let (t0, t1) = t.split_at_mut(n);
+            let (w0, w1) = w.split_at_mut(n);
+            let (l0, l1) = l.split_at_mut(n);
+            let (f0, f1) = f.split_at_mut(n);
+            outs.push((t0, w0, l0, f0));
+            (t, w, l, f) = (t1, w1, l1, f1);
+        }
+    }
+    outs.into_par_iter()
+        .zip(parsed.par_iter())
+        .zip(maps.par_iter())
+        .for_each(|(((t, w, l, f), c), (mt, mw, ml))| {
+            for (o, &i) in t.iter_mut().zip(&c.task) {
+                *o = mt[i as usize];
+            }
+            for (o, &i) in w.iter_mut().zip(&c.worker) {
+                *o = mw[i as usize];
+            }
+            for (o, &i) in l.iter_mut().zip(&c.label) {
+                *o = ml[i as usize];
+            }
+            if !c.confidence.is_empty() {
+                f.copy_from_slice(&c.confidence);
+            }
+        });
+    Ok(())
+}
+
+/// Orders class names: numerically when all are integers, else by bytes.
+pub fn sort_class_names(names: &mut [String]) {
+    let numeric: Option<Vec<i128>> = names.iter().map(|n| n.parse::<i128>().ok()).collect();
+    if numeric.is_some() {
+        names.sort_by(|a, b| {
+            let (x, y) = (
+                a.parse::<i128>().unwrap_or(0),
+                b.parse::<i128>().unwrap_or(0),
+            );
+            x.cmp(&y).then_with(|| a.cmp(b))
+        });
+    } else {
+        names.sort();
+    }
+}
+
+/// Sets `table.classes` to the sorted names and remaps the label column.
+fn sort_classes(table: &mut VoteTable, first_seen: Vec<String>) {
+    let mut sorted = first_seen.clone();
+    sort_class_names(&mut sorted);
+    let pos: HashMap<&str, u32> = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let remap: Vec<u32> = first_seen.iter().map(|n| pos[n.as_str()]).collect();
+    table
+        .label
+        .par_iter_mut()
+        .for_each(|l| *l = remap[*l as usize]);
+    table.classes = sorted;
+}
+
+/// Drops all but the last answer of each (task, worker) pair; returns how many were dropped.
+fn drop_duplicates(table: &mut VoteTable) -> u64 {
+    let (start, order) = table.by_task();
+    let worker = &table.worker;
+    // Per task: positions (in `order`) of answers that a later answer of the same worker replaces.
+    let dropped: Vec<u32> = (0..table.n_tasks())
+        .into_par_iter()
+        .flat_map_iter(|t| {
+            let g = &order[start[t] as usize..start[t + 1] as usize];
+            let mut out = Vec::new();
+            if g.len() > 1 {
+                if g.len() <= 32 {
+                    for (a, &i) in g.iter().enumerate() {
+                        if g[a + 1..]
+                            .iter()
+                            .any(|&j| worker[j as usize] == worker[i as usize])
+                        {
+                            out.push(i);
+                        }
+                    }
+                } else {
+                    let mut s: Vec<(u32, u32)> =
+                        g.iter().map(|&i| (worker[i as usize], i)).collect();
+                    s.sort_unstable();
+                    for p in s.windows(2) {
+                        if p[0].0 == p[1].0 {
+                            out.push(p[0].1);
+                        }
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    if dropped.is_empty() {
+        return 0;
+    }
+    let mut keep = vec![true; table.len()];
+    for &i in &dropped {
+        keep[i as usize] = false;
+    }
+    let retain = |col: &mut Vec<u32>| {
+        let mut k = keep.iter();
+        col.retain(|_| *k.next().unwrap_or(&true));
+    };
+    retain(&mut table.task);
+    retain(&mut table.worker);
+    retain(&mut table.label);
+    let mut k = keep.iter();
+    table.confidence.retain(|_| *k.next().unwrap_or(&true));
+    dropped.len() as u64
+}
+
+/// Gold labels for the tasks of a vote table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gold {
+    /// Per task of the table: its gold class, or [`NO_LABEL`].
+    pub label: Vec<u32>,
+    /// Gold tasks found in the votes.
+    pub tasks: usize,
+    /// Gold rows whose task does not appear in the votes (ignored).
+    pub absent: usize,
+}
+
+impl Gold {
+    /// Gold from dense classes, one per task (`NO_LABEL` for none).
+    pub fn from_labels(label: Vec<u32>) -> Gold {
+        let tasks = label.iter().filter(|&&l| l != NO_LABEL).count();
+        Gold {
+            label,
+            tasks,
+            absent: 0,
+        }
+    }
+
+    /// The gold class of `task`, if any.
+    pub fn get(&self, task: usize) -> Option<u32> {
+        self.label.get(task).copied().filter(|&l| l != NO_LABEL)
+    }
+}
+
+/// Reads a gold file (`task,label`, header required) against the tasks and classes of `table`.
+///
+/// - A gold task that does not appear in the votes is ignored and counted in [`Gold::absent`];
+///   when none of the gold tasks appears in the votes, that is an error.
+/// - A gold label that is not among the votes' classes is an error naming the line (it usually
+///   means the gold file uses another label encoding than the votes).
+/// - A task listed twice with the same label is fine; with two different labels it is an error.
+pub fn read_gold(path: &Path, table: &VoteTable) -> Result<Gold> {
+    let buf = read_file(path)?;
+    if let Err(e) = std::str::from_utf8(&buf) {
+        return Err(Error::Row {
+            path: path.to_path_buf(),
+            line: line_of(&buf, e.valid_up_to()),
+            problem: "the file is not valid UTF-8".into(),
+        });
+    }
+    let (cols, nfields, body) = read_header(path, &buf, skip_bom(&buf), &["task", "label"], &[])?;
+    let (tc, lc) = (cols[0].unwrap_or(0), cols[1].unwrap_or(1));
+    let tasks = table.task_index();
+    let classes = table.class_index();
+    let mut gold = Gold {
+        label: vec![NO_LABEL; table.n_tasks()],
+        tasks: 0,
+        absent: 0,
+    };
+    let mut fields = Vec::new();
+    let mut pos = body;
+    let mut rows = 0usize;
+    while pos < buf.len() {
+        let row = pos;
+        let err = |problem: String| Error::Row {
+            path: path.to_path_buf(),
+            line: line_of(&buf, row),
+            problem,
+        };
+        pos = next_record(&buf, pos, buf.len(), &mut fields).map_err(|p| err(p.to_string()))?;
+        if is_blank(&fields) {
+            continue;
+        }
+        if fields.len() != nfields {
+            return Err(err(format!(
+                "expected {nfields} fields as in the header, found {}",
+                fields.len()
+            )));
+        }
+        rows += 1;
+        let task = String::from_utf8_lossy(&fields[tc]);
+        let label = String::from_utf8_lossy(&fields[lc]);
+        if task.is_empty() || label.is_empty() {
+            return Err(err("empty task or label".into()));
+        }
+        let Some(&c) = classes.get(label.as_ref()) else {
+            return Err(err(format!(
+                "gold label `{}` is not among the votes' classes ({})",
+                show(label.as_bytes()),
+                show(table.classes.join(", ").as_bytes())
+            )));
+        };
+        match tasks.get(task.as_ref()) {
+            None => gold.absent += 1,
+            Some(&t) => {
+                let slot = &mut gold.label[t as usize];
+                if *slot == NO_LABEL {
+                    *slot = c;
+                    gold.tasks += 1;
+                } else if *slot != c {
+                    return Err(err(format!(
+                        "task `{}` has two different gold labels",
+                        show(task.as_bytes())
+                    )));
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        return Err(Error::format(
+            path,
+            "no gold rows after the header (expected rows task,label)",
+        ));
+    }
+    if gold.tasks == 0 {
+        return Err(Error::format(
+            path,
+            format!("none of its {rows} gold tasks appears in the votes"),
+        ));
+    }
+    Ok(gold)
+}
+
+/// Appends `s` as a CSV field, quoted when it must be.
+pub fn push_field(out: &mut Vec<u8>, s: &str) {
+    let needs = s.is_empty()
+        || s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        || s.starts_with([' ', '\t'])
+        || s.ends_with([' ', '\t']);
+    if !needs {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for b in s.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Writes `header` then rows `0..n`, formatted in parallel blocks by `row(i, buf)` (each call
+/// appends one line, newline included), through [`write_atomic`].
+pub fn write_rows<F>(path: &Path, header: &str, n: usize, row: F) -> Result<()>
+where
+    F: Fn(usize, &mut Vec<u8>) + Sync,
+{
+    const BLOCK: usize = 1 << 16;
+    write_atomic(path, |w| {
+        w.write_all(header.as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+        let mut done = 0;
+        // Format a few blocks at a time in parallel, then write them in order.
+        let batch = BLOCK * rayon::current_num_threads().max(1) * 2;
+        while done < n {
+            let end = (done + batch).min(n);
+            let blocks: Vec<Vec<u8>> = (done..end)
+                .into_par_iter()
+                .step_by(BLOCK)
+                .map(|s| {
+                    let mut buf = Vec::with_capacity(BLOCK * 24);
+                    for i in s..(s + BLOCK).min(end) {
+                        row(i, &mut buf);
+                    }
+                    buf
+                })
+                .collect();
+            for b in &blocks {
+                w.write_all(b).map_err(|e| Error::io(path, e))?;
+            }
+            done = end;
+        }
+        Ok(())
+    })
+}
+
+/// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one other
+/// than 1) atomically.
+pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
+    table.validate()?;
+    let with_conf = table.confidence.par_iter().any(|&c| c != 1.0);
+    let header = if with_conf {
+        "task,worker,label,confidence\n"
+    } else {
+        "task,worker,label\n"
+    };
+    write_rows(path, header, table.len(), |i, buf| {
+        push_field(buf, &table.tasks[table.task[i] as usize]);
+        buf.push(b',');
+        push_field(buf, &table.workers[table.worker[i] as usize]);
+        buf.push(b',');
+        push_field(buf, &table.classes[table.label[i] as usize]);
+        if with_conf {
+            let _ = write!(buf, ",{}", table.confidence[i]);
+        }
+        buf.push(b'\n');
+    })
+}
+
+/// Paths for messages: `a.csv, b.csv`.
+pub fn describe_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_and_maps() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(
+            d.path(),
+            "a.csv",
+            "task,worker,label\nt1,w1,10\nt1,w2,2\nt2,w1,2\n",
+        );
+        let b = write(
+            d.path(),
+            "b.csv",
+            "worker,task,label,confidence\r\nw3,t2,9,0.5\r\n\r\nw1,t3,\"10\",\n",
+        );
+        let v = read_votes(&[a, b]).unwrap();
+        let t = &v.table;
+        assert_eq!(t.classes, vec!["2", "9", "10"]);
+        assert_eq!(t.tasks, vec!["t1", "t2", "t3"]);
+        assert_eq!(t.workers, vec!["w1", "w2", "w3"]);
+        assert_eq!(t.task, vec![0, 0, 1, 1, 2]);
+        assert_eq!(t.worker, vec![0, 1, 0, 2, 0]);
+        assert_eq!(t.label, vec![2, 0, 0, 1, 2]);
+        assert_eq!(t.confidence, vec![1.0, 1.0, 1.0, 0.5, 1.0]);
+        t.validate().unwrap();
+    }
+
+    #[test]
+    fn parallel_chunks_agree_with_one_piece() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = String::from("task,worker,label\n");
+        for i in 0..200_000u32 {
+            s.push_str(&format!("t{},w{},{}\n", i / 3, (i * 7) % 101, i % 5));
+        }
+        let a = write(d.path(), "a.csv", &s);
+        let v = read_votes(&[&a]).unwrap();
+        assert_eq!(v.table.len(), 200_000);
+        assert_eq!(v.table.n_tasks(), 66_667);
+        for i in [0usize, 1, 99_999, 199_999] {
+            assert_eq!(
+                v.table.tasks[v.table.task[i] as usize],
+                format!("t{}", i / 3)
+            );
+            assert_eq!(
+                v.table.workers[v.table.worker[i] as usize],
+                format!("w{}", (i * 7) % 101)
+            );
+            assert_eq!(v.table.label[i] as usize, i % 5);
+        }
+    }
+
+    #[test]
+    fn duplicates_keep_the_last() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(
+            d.path(),
+            "a.csv",
+            "task,worker,label\nt,w,a\nt,v,a\nt,w,b\n",
+        );
+        let b = write(d.path(), "b.csv", "task,worker,label\nt,w,c\n");
+        let v = read_votes(&[a, b]).unwrap();
+        assert_eq!(v.duplicates, 2);
+        assert_eq!(v.rows, 4);
+        let t = &v.table;
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.workers[t.worker[1] as usize], "w");
+        assert_eq!(t.classes[t.label[1] as usize], "c");
+    }
+
+    #[test]
+    fn bad_rows_name_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            ("task,worker,label\nt,w,1\nt,w\n", 3),
+            ("task,worker,label\n\nt,w,1\n,w,1\n", 4),
+            ("task,worker,label,confidence\nt,w,1,1.5\n", 2),
+            ("task,worker,label\nt,w,\"1\n", 2),
+            ("t,w,1\n", 1),
+        ];
+        for (text, line) in cases {
+            let p = write(d.path(), "bad.csv", text);
+            match read_votes(&[&p]) {
+                Err(Error::Row { line: l, path, .. }) => {
+                    assert_eq!(l, line, "{text:?}");
+                    assert_eq!(path, p);
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        for text in ["", "\n\n", "task,worker,label\n", "task,worker,label\n\n"] {
+            let p = write(d.path(), "empty.csv", text);
+            let e = read_votes(&[&p]).unwrap_err();
+            assert!(matches!(e, Error::Format { .. }), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn writer_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let t = VoteTable {
+            task: vec![0, 1],
+            worker: vec![1, 0],
+            label: vec![1, 0],
+            confidence: vec![0.25, 1.0],
+            tasks: vec!["a,b".into(), " x".into()],
+            workers: vec!["q\"w".into(), "w".into()],
+            classes: vec!["1".into(), "2".into()],
+        };
+        let p = d.path().join("v.csv");
+        write_votes(&p, &t).unwrap();
+        let back = read_votes(&[&p]).unwrap().table;
+        assert_eq!(back.tasks, t.tasks);
+        assert_eq!(back.classes, t.classes);
+        assert_eq!(back.label, t.label);
+        assert_eq!(back.confidence, t.confidence);
+        assert_eq!(back.workers, vec!["w", "q\"w"]);
+    }
+
+    #[test]
+    fn numeric_class_order() {
+        let mut v: Vec<String> = ["10", "-1", "2", "02"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        sort_class_names(&mut v);
+        assert_eq!(v, vec!["-1", "02", "2", "10"]);
+        let mut v: Vec<String> = ["b", "10", "a"].iter().map(|s| s.to_string()).collect();
+        sort_class_names(&mut v);
+        assert_eq!(v, vec!["10", "a", "b"]);
     }
 }

@@ -1,6 +1,7 @@
 //! The rayon backend: production fallback and the reference for every GPU kernel.
 
 mod classify;
+pub mod dawid_skene;
 pub mod tally;
 
 pub use classify::{classify_block, BLOCK_ITEMS};

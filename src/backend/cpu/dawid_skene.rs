@@ -1,0 +1,550 @@
+//! Dawid-Skene EM kernels on the CPU: the twins of the E-step and M-step compute shaders.
+//!
+//! Everything is a function of plain slices in a data-parallel shape a WGSL kernel mirrors:
+//! - **E-step**, one invocation per task: the task's log-posterior is the log-prior plus, for each
+//!   of its answers, one row of the answering worker's log-confusion matrix; softmax; gold tasks
+//!   are clamped to their class.
+//! - **M-step**, one invocation per worker: the worker's confusion counts are the sums of the
+//!   posteriors of the tasks it answered, per label given.
+//! - **Estimate**: counts to smoothed log-probabilities (tiny: workers x classes^2).
+//!
+//! # Layout (C classes, W workers, T tasks)
+//! - `log_conf[(w * C + l) * C + c]` = ln P(worker `w` answers `l` | true class `c`): a worker's
+//!   confusion matrix is stored "answer-major", so one answer `(w, l)` reads one contiguous row
+//!   of C values, at `row = w * C + l`. Confusion counts use the same layout.
+//! - `post[t * C + c]` = P(task `t` is of class `c` | answers).
+//! - Answers grouped by task (CSR): task `t`'s answers are `row[start[t]..start[t + 1]]`.
+//! - Answers grouped by worker (CSR): worker `w`'s answers are entries
+//!   `worker_start[w]..worker_start[w + 1]` of `worker_task` / `worker_label`.
+//!
+//! # Precision
+//! Single precision throughout, as on the GPU. `exp` and `ln` are polynomial approximations with
+//! relative error below 3e-7 (WGSL's built-ins are allowed 2 ulp + 3 ulp*|x|); log-likelihoods are
+//! summed in f64. A CPU and a GPU E-step agree on posteriors within about 1e-5 absolute.
+//!
+//! The CPU driver uses [`e_m_step_fused`]: the E-step of a block of tasks immediately adds their
+//! posteriors into that block's confusion counts (the M-step's sums, grouped by task instead of by
+//! worker), which saves a second pass over the answers. [`e_step`] + [`m_step`] compute the same
+//! thing in the GPU's shape; tests check that they agree.
+
+use rayon::prelude::*;
+
+/// `clamp[t]` for a task that is not clamped to a gold class.
+pub const NO_CLAMP: u32 = u32::MAX;
+
+/// Tasks per parallel block.
+const TASK_BLOCK: usize = 4096;
+
+/// The answers of every task, grouped by task, as the E-step reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskAnswers<'a> {
+    pub classes: usize,
+    /// `tasks + 1` offsets into `row`.
+    pub start: &'a [u32],
+    /// Per answer: `worker * classes + label`.
+    pub row: &'a [u32],
+    /// Per task: the gold class it is clamped to, or [`NO_CLAMP`].
+    pub clamp: &'a [u32],
+}
+
+impl TaskAnswers<'_> {
+    pub fn tasks(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+}
+
+/// e^x for x <= 0 (larger x are fine up to about 88), 0 below -87. Branch-free, vectorises.
+#[inline(always)]
+pub fn exp_approx(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+    let x = if x < -87.0 { -87.0 } else { x };
+    let t = x * std::f32::consts::LOG2_E;
+    let r = t + MAGIC;
+    let n = r - MAGIC;
+    let f = t - n; // in [-0.5, 0.5]
+    let ni = (r.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    // 2^f = e^(f ln 2), Taylor to degree 6: relative error < 2e-7 on [-0.5, 0.5].
+    let p = 1.0
+        + f * (std::f32::consts::LN_2
+            + f * (0.240_226_5
+                + f * (0.055_504_11
+                    + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
+    let e = p * scale;
+    if x <= -87.0 {
+        0.0
+    } else {
+        e
+    }
+}
+
+/// ln(z) for z > 0 (normal numbers), relative error below 1e-7.
+#[inline(always)]
+pub fn ln_approx(z: f32) -> f32 {
+    let bits = z.to_bits() as i32;
+    // z = 2^e * m with m in [sqrt(1/2), sqrt(2)).
+    let off = bits.wrapping_sub(0x3f35_04f3); // bits of sqrt(1/2)
+    let e = off >> 23;
+    let m = f32::from_bits((bits.wrapping_sub(e << 23)) as u32);
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let lnm = 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (0.2 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0)))));
+    e as f32 * std::f32::consts::LN_2 + lnm
+}
+
+/// One task's unnormalised log-posterior: `log_prior + sum of its answers' log_conf rows`.
+#[inline(always)]
+fn task_scores<const K: usize>(
+    classes: usize,
+    log_prior: &[f32],
+    log_conf: &[f32],
+    rows: &[u32],
+    s: &mut [f32],
+) {
+    let c = if K == 0 { classes } else { K };
+    let s = &mut s[..c];
+    s.copy_from_slice(&log_prior[..c]);
+    for &r in rows {
+        let base = r as usize * c;
+        let lc = &log_conf[base..base + c];
+        for k in 0..c {
+            s[k] += lc[k];
+        }
+    }
+}
+
+/// Turns scores into a posterior in `p` (softmax, or one-hot on `clamp`); returns the task's
+/// log-likelihood term (log-sum-exp, or the clamped class's log joint).
+#[inline(always)]
+fn posterior<const K: usize>(classes: usize, s: &[f32], clamp: u32, p: &mut [f32]) -> f32 {
+    let c = if K == 0 { classes } else { K };
+    let (s, p) = (&s[..c], &mut p[..c]);
+    if clamp != NO_CLAMP {
+        let g = clamp as usize;
+        p.fill(0.0);
+        p[g] = 1.0;
+        return s[g];
+    }
+    let mut m = s[0];
+    for &v in &s[1..] {
+        m = if v > m { v } else { m };
+    }
+    let mut z = 0.0f32;
+    for k in 0..c {
+        let e = exp_approx(s[k] - m);
+        p[k] = e;
+        z += e;
+    }
+    let inv = 1.0 / z;
+    for v in p.iter_mut() {
+        *v *= inv;
+    }
+    m + ln_approx(z)
+}
+
+/// One task's log-posterior scores (before softmax), for callers outside the EM loop.
+pub fn scores(classes: usize, log_prior: &[f32], log_conf: &[f32], rows: &[u32], out: &mut [f32]) {
+    task_scores::<0>(classes, log_prior, log_conf, rows, out);
+}
+
+macro_rules! dispatch_classes {
+    ($c:expr, $f:ident, $($arg:expr),*) => {
+        match $c {
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            12 => $f::<12>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            _ => $f::<0>($($arg),*),
+        }
+    };
+}
+
+fn e_step_k<const K: usize>(
+    a: TaskAnswers,
+    log_prior: &[f32],
+    log_conf: &[f32],
+    post: &mut [f32],
+) -> f64 {
+    let c = a.classes;
+    post.par_chunks_mut(TASK_BLOCK * c)
+        .enumerate()
+        .map(|(b, out)| {
+            let mut s = vec![0f32; c];
+            let mut ll = 0f64;
+            let t0 = b * TASK_BLOCK;
+            for (i, p) in out.chunks_exact_mut(c).enumerate() {
+                let t = t0 + i;
+                let rows = &a.row[a.start[t] as usize..a.start[t + 1] as usize];
+                task_scores::<K>(c, log_prior, log_conf, rows, &mut s);
+                ll += posterior::<K>(c, &s, a.clamp[t], p) as f64;
+            }
+            ll
+        })
+        .sum()
+}
+
+/// E-step: writes every task's posterior into `post` (`tasks * classes`) and returns the
+/// log-likelihood of the answers (gold tasks: the log joint with their class).
+pub fn e_step(a: TaskAnswers, log_prior: &[f32], log_conf: &[f32], post: &mut [f32]) -> f64 {
+    assert_eq!(post.len(), a.tasks() * a.classes, "posterior buffer size");
+    dispatch_classes!(a.classes, e_step_k, a, log_prior, log_conf, post)
+}
+
+/// M-step sums, grouped by worker (the GPU's shape): `counts[(w * C + l) * C + c]` = sum over
+/// the worker's answers with label `l` of `post[task * C + c]`. Overwrites `counts`.
+pub fn m_step(
+    classes: usize,
+    worker_start: &[u32],
+    worker_task: &[u32],
+    worker_label: &[u32],
+    post: &[f32],
+    counts: &mut [f32],
+) {
+    let c = classes;
+    counts
+        .par_chunks_mut(c * c)
+        .enumerate()
+        .for_each(|(w, cw)| {
+            cw.fill(0.0);
+            let (s, e) = (worker_start[w] as usize, worker_start[w + 1] as usize);
+            for i in s..e {
+                let (t, l) = (worker_task[i] as usize, worker_label[i] as usize);
+                let p = &post[t * c..t * c + c];
+                let dst = &mut cw[l * c..l * c + c];
+                for k in 0..c {
+                    dst[k] += p[k];
+                }
+            }
+        });
+}
+
+/// Sum of posteriors per class (the class-prior counts).
+pub fn class_totals(classes: usize, post: &[f32]) -> Vec<f64> {
+    post.par_chunks(TASK_BLOCK * classes)
+        .map(|blk| {
+            let mut tot = vec![0f64; classes];
+            for p in blk.chunks_exact(classes) {
+                for (t, &v) in tot.iter_mut().zip(p) {
+                    *t += v as f64;
+                }
+            }
+            tot
+        })
+        .reduce(
+            || vec![0f64; classes],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
+/// Counts (by answer row) and class totals accumulated over blocks of tasks.
+struct Acc {
+    counts: Vec<f32>,
+    totals: Vec<f64>,
+    ll: f64,
+}
+
+/// Blocks of tasks for the fused step: a few per thread (each owns a copy of the counts).
+fn blocks(tasks: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (threads * 2).min(tasks.div_ceil(TASK_BLOCK)).max(1)
+}
+
+fn reduce_acc(parts: Vec<Acc>, counts: &mut [f32], totals: &mut [f64]) -> f64 {
+    counts.fill(0.0);
+    totals.fill(0.0);
+    let mut ll = 0.0;
+    // Sum the per-block count arrays in parallel over slices of the counts.
+    let parts_ref = &parts;
+    counts
+        .par_chunks_mut(1 << 14)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            let (o, n) = (i << 14, dst.len());
+            for p in parts_ref {
+                for (d, s) in dst.iter_mut().zip(&p.counts[o..o + n]) {
+                    *d += s;
+                }
+            }
+        });
+    for p in &parts {
+        ll += p.ll;
+        totals.iter_mut().zip(&p.totals).for_each(|(x, y)| *x += y);
+    }
+    ll
+}
+
+fn fused_k<const K: usize>(
+    a: TaskAnswers,
+    log_prior: Option<(&[f32], &[f32])>,
+    post: &mut [f32],
+    counts: &mut [f32],
+    totals: &mut [f64],
+) -> f64 {
+    let c = a.classes;
+    let tasks = a.tasks();
+    let nb = blocks(tasks);
+    let per = tasks.div_ceil(nb).max(1);
+    let ncounts = counts.len();
+    let parts: Vec<Acc> = post
+        .par_chunks_mut(per * c)
+        .enumerate()
+        .map(|(b, out)| {
+            let mut acc = Acc {
+                counts: vec![0f32; ncounts],
+                totals: vec![0f64; c],
+                ll: 0.0,
+            };
+            let mut s = vec![0f32; c];
+            let t0 = b * per;
+            for (i, p) in out.chunks_exact_mut(c).enumerate() {
+                let t = t0 + i;
+                let rows = &a.row[a.start[t] as usize..a.start[t + 1] as usize];
+                if let Some((lp, lc)) = log_prior {
+                    task_scores::<K>(c, lp, lc, rows, &mut s);
+                    acc.ll += posterior::<K>(c, &s, a.clamp[t], p) as f64;
+                }
+                let p = &p[..if K == 0 { c } else { K }];
+                for (tot, &v) in acc.totals.iter_mut().zip(p.iter()) {
+                    *tot += v as f64;
+                }
+                for &r in rows {
+                    let base = r as usize * p.len();
+                    let dst = &mut acc.counts[base..base + p.len()];
+                    for k in 0..p.len() {
+                        dst[k] += p[k];
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    reduce_acc(parts, counts, totals)
+}
+
+/// E-step and the M-step's sums in one pass over tasks: writes posteriors into `post`, the
+/// confusion counts into `counts` (`workers * C * C`, same layout as `log_conf`), the class
+/// totals into `totals`; returns the log-likelihood. Equal to [`e_step`] then [`m_step`] and
+/// [`class_totals`] up to float summation order.
+pub fn e_m_step_fused(
+    a: TaskAnswers,
+    log_prior: &[f32],
+    log_conf: &[f32],
+    post: &mut [f32],
+    counts: &mut [f32],
+    totals: &mut [f64],
+) -> f64 {
+    assert_eq!(post.len(), a.tasks() * a.classes, "posterior buffer size");
+    dispatch_classes!(
+        a.classes,
+        fused_k,
+        a,
+        Some((log_prior, log_conf)),
+        post,
+        counts,
+        totals
+    )
+}
+
+/// The M-step's sums from given posteriors, grouped by task (used for the first M-step, from the
+/// majority-vote initialisation).
+pub fn accumulate(a: TaskAnswers, post: &mut [f32], counts: &mut [f32], totals: &mut [f64]) {
+    dispatch_classes!(a.classes, fused_k, a, None, post, counts, totals);
+}
+
+/// Floats the fused step allocates for its per-block copies of the counts.
+pub fn fused_scratch(classes: usize, workers: usize, tasks: usize) -> usize {
+    blocks(tasks) * workers * classes * classes
+}
+
+/// Estimate: smoothed log-probabilities from counts. `log_conf[(w*C + l)*C + c] =
+/// ln((counts + a) / (sum over l of counts + C a))` and `log_prior[c] = ln((totals[c] + a) /
+/// (sum of totals + C a))`, with `a = smoothing` (> 0 keeps every entry finite).
+pub fn estimate(
+    classes: usize,
+    counts: &[f32],
+    totals: &[f64],
+    smoothing: f32,
+    log_prior: &mut [f32],
+    log_conf: &mut [f32],
+) {
+    let c = classes;
+    let a = smoothing as f64;
+    let sum: f64 = totals.iter().sum();
+    for k in 0..c {
+        log_prior[k] = ((totals[k] + a) / (sum + c as f64 * a)).ln() as f32;
+    }
+    log_conf
+        .par_chunks_mut(c * c)
+        .zip(counts.par_chunks(c * c))
+        .for_each(|(lc, cnt)| {
+            let mut col = [0f64; 64];
+            let mut colv = vec![];
+            let col: &mut [f64] = if c <= 64 {
+                &mut col[..c]
+            } else {
+                colv.resize(c, 0.0);
+                &mut colv
+            };
+            col.fill(0.0);
+            for l in 0..c {
+                for k in 0..c {
+                    col[k] += cnt[l * c + k] as f64;
+                }
+            }
+            for l in 0..c {
+                for k in 0..c {
+                    let v = (cnt[l * c + k] as f64 + a) / (col[k] + c as f64 * a);
+                    lc[l * c + k] = v.ln() as f32;
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_and_ln_are_accurate() {
+        let mut worst = 0f64;
+        let mut x = -86.0f32;
+        while x <= 0.0 {
+            let (a, b) = (exp_approx(x) as f64, (x as f64).exp());
+            worst = worst.max(((a - b) / b).abs());
+            x += 0.0137;
+        }
+        assert!(worst < 3e-6, "exp {worst}");
+        assert_eq!(exp_approx(-200.0), 0.0);
+        assert_eq!(exp_approx(f32::NEG_INFINITY), 0.0);
+        let mut worst = 0f64;
+        let mut z = 1e-30f32;
+        while z < 1e30 {
+            let (a, b) = (ln_approx(z) as f64, (z as f64).ln());
+            worst = worst.max((a - b).abs() / b.abs().max(1.0));
+            z *= 1.0123;
+        }
+        assert!(worst < 3e-7, "ln {worst}");
+    }
+
+    /// A small random problem: 5 classes, 7 workers, tasks with 1..4 answers.
+    type Problem = (
+        Vec<u32>,
+        Vec<u32>,
+        Vec<u32>,
+        Vec<u32>,
+        Vec<u32>,
+        Vec<f32>,
+        Vec<f32>,
+    );
+
+    fn problem(c: usize) -> Problem {
+        let (tasks, workers) = (10_000usize, 7usize);
+        let mut rng = crate::data::synth::Rng::new(3);
+        let mut start = vec![0u32];
+        let (mut tw, mut tl) = (vec![], vec![]);
+        for _ in 0..tasks {
+            let k = 1 + rng.below(4) as usize;
+            for _ in 0..k {
+                tw.push(rng.below(workers as u64) as u32);
+                tl.push(rng.below(c as u64) as u32);
+            }
+            start.push(tw.len() as u32);
+        }
+        let row: Vec<u32> = tw.iter().zip(&tl).map(|(w, l)| w * c as u32 + l).collect();
+        let clamp: Vec<u32> = (0..tasks)
+            .map(|t| {
+                if t % 10 == 0 {
+                    (t % c) as u32
+                } else {
+                    NO_CLAMP
+                }
+            })
+            .collect();
+        let lp: Vec<f32> = (0..c).map(|k| -(1.0 + k as f32 * 0.1)).collect();
+        let lc: Vec<f32> = (0..workers * c * c)
+            .map(|_| -rng.range(0.05, 4.0))
+            .collect();
+        (start, row, tw, tl, clamp, lp, lc)
+    }
+
+    #[test]
+    fn fused_equals_separate_steps() {
+        for c in [2usize, 5, 10, 11] {
+            let (start, row, tw, tl, clamp, lp, lc) = problem(c);
+            let a = TaskAnswers {
+                classes: c,
+                start: &start,
+                row: &row,
+                clamp: &clamp,
+            };
+            let t = a.tasks();
+            let mut post = vec![0f32; t * c];
+            let ll = e_step(a, &lp, &lc, &mut post);
+            // By worker.
+            let task_of: Vec<u32> = (0..t as u32)
+                .flat_map(|i| {
+                    std::iter::repeat_n(i, (start[i as usize + 1] - start[i as usize]) as usize)
+                })
+                .collect();
+            let (ws, order) = crate::data::votes::group_by(&tw, 7);
+            let wt: Vec<u32> = order.iter().map(|&i| task_of[i as usize]).collect();
+            let wl: Vec<u32> = order.iter().map(|&i| tl[i as usize]).collect();
+            let mut counts = vec![0f32; 7 * c * c];
+            m_step(c, &ws, &wt, &wl, &post, &mut counts);
+            let totals = class_totals(c, &post);
+
+            let mut post2 = vec![0f32; t * c];
+            let mut counts2 = vec![0f32; 7 * c * c];
+            let mut totals2 = vec![0f64; c];
+            let ll2 = e_m_step_fused(a, &lp, &lc, &mut post2, &mut counts2, &mut totals2);
+            assert!((ll - ll2).abs() < 1e-6 * ll.abs(), "{ll} {ll2}");
+            assert_eq!(post, post2);
+            for (x, y) in counts.iter().zip(&counts2) {
+                assert!((x - y).abs() < 1e-3, "{x} {y}");
+            }
+            for (x, y) in totals.iter().zip(&totals2) {
+                assert!((x - y).abs() < 1e-6 * x.abs().max(1.0));
+            }
+            // Posteriors sum to one, clamped tasks are one-hot, and match an f64 reference.
+            for ti in 0..t {
+                let p = &post[ti * c..ti * c + c];
+                assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                if clamp[ti] != NO_CLAMP {
+                    assert_eq!(p[clamp[ti] as usize], 1.0);
+                } else {
+                    let mut s: Vec<f64> = lp.iter().map(|&v| v as f64).collect();
+                    for i in start[ti]..start[ti + 1] {
+                        let r = row[i as usize] as usize;
+                        for k in 0..c {
+                            s[k] += lc[r * c + k] as f64;
+                        }
+                    }
+                    let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                    let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                    for k in 0..c {
+                        assert!(((s[k] - m).exp() / z - p[k] as f64).abs() < 2e-6);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn estimate_is_finite_with_empty_counts() {
+        let c = 3;
+        let counts = vec![0f32; 2 * c * c];
+        let (mut lp, mut lc) = (vec![0f32; c], vec![0f32; 2 * c * c]);
+        estimate(c, &counts, &[0.0; 3], 0.01, &mut lp, &mut lc);
+        assert!(lp.iter().chain(&lc).all(|v| v.is_finite()));
+        assert!((lc[0].exp() - 1.0 / 3.0).abs() < 1e-6);
+    }
+}
