@@ -4,6 +4,7 @@
 //! against; the GPU backend (wgpu) runs the same kernels as WGSL compute shaders.
 
 pub mod cpu;
+pub mod gpu;
 pub mod select;
 
 pub use select::{select, BackendKind};
@@ -66,4 +67,9 @@ pub trait Backend: Send + Sync {
     /// Majority vote per task: most votes, ties to the higher fixed-point confidence sum, then
     /// the lowest label. Tasks with no answers get label 0, confidence 0, answers 0.
     fn majority(&self, votes: &VoteTable) -> Result<Vec<TaskLabel>>;
+
+    /// Per-stage timings of the last `classify` call (GPU and hybrid backends), for `bench`.
+    fn last_stats(&self) -> Option<gpu::RunStats> {
+        None
+    }
 }

@@ -1,0 +1,48 @@
+//! `--backend hybrid`: the GPU's device loop and a CPU worker (using the rayon pool) pull
+//! batches from one queue. Every batch is classified whole by one side, with the same kernels
+//! as the GPU and CPU backends, and lands at its own offset: the output is the same rows in the
+//! same order as either backend alone.
+
+use super::{GpuBackend, RunStats};
+use crate::backend::{Backend, Predictions, TaskLabel};
+use crate::data::votes::VoteTable;
+use crate::error::Result;
+use crate::model::Ensemble;
+
+#[derive(Debug)]
+pub struct HybridBackend {
+    gpu: GpuBackend,
+}
+
+impl HybridBackend {
+    pub fn new(gpu: GpuBackend) -> Self {
+        HybridBackend { gpu }
+    }
+
+    pub fn gpu(&self) -> &GpuBackend {
+        &self.gpu
+    }
+}
+
+impl Backend for HybridBackend {
+    fn describe(&self) -> String {
+        format!(
+            "hybrid: cpu (rayon, {} threads) + {}",
+            rayon::current_num_threads(),
+            self.gpu.describe()
+        )
+    }
+
+    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+        self.gpu.classify_impl(model, items, out, true)
+    }
+
+    /// Tallies run on the device (they are small next to classification).
+    fn majority(&self, votes: &VoteTable) -> Result<Vec<TaskLabel>> {
+        self.gpu.majority_impl(votes)
+    }
+
+    fn last_stats(&self) -> Option<RunStats> {
+        self.gpu.last_stats()
+    }
+}
