@@ -10,11 +10,12 @@
 // Items arrive as u8 pixels packed 4 per u32 (little endian: feature 4w + b is byte b of word w);
 // a row of `features` bytes is padded with zeros to `words` u32. Pixel bytes become f32 here.
 //
-// Summation order mirrors the CPU twin (ndarray -> matrixmultiply sgemm with FMA): the features
-// are summed in blocks of KBLOCK = 256 with a fused multiply-add chain from zero; each block
-// partial sum s_b is scaled into the total as t = s_0 * inv255, then t = fma(inv255, s_b, t).
-// That keeps the GPU logits within an ulp or so of the CPU's, so labels only differ at true
-// near-ties.
+// Summation order: per logit, a fused multiply-add chain from zero over the features in
+// ascending order, in blocks of KBLOCK = 256; each block sum s_b is scaled into the total as
+// t = s_0 * inv255, then t = fma(inv255, s_b, t). That is exactly what the CPU's portable kernel
+// (ndarray -> matrixmultiply sgemm with FMA, k blocks of 256) does; the CPU's AVX2/AVX-512
+// kernels sum 8 or 16 strided lanes instead, which moves a logit by an ulp or so. Either way
+// labels can only differ where two classes are within rounding of each other (near-ties).
 
 // Keep in sync with `ClassifyParams` in src/backend/gpu/layout.rs.
 struct ClassifyParams {

@@ -456,3 +456,46 @@ fn tally_saturates_like_the_cpu() {
     assert_tally_equal("saturation", &cpu, &got);
     assert_eq!(got[0].label, 1);
 }
+
+#[test]
+fn mnist_test_set_matches_cpu() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/mnist/t10k-images-idx3-ubyte.gz");
+    if !path.exists() {
+        eprintln!(
+            "mnist_test_set_matches_cpu: skipped: {} not found",
+            path.display()
+        );
+        return;
+    }
+    let gpu = gpu_or_skip!("mnist_test_set_matches_cpu", opts(None));
+    let data = microtask::data::load(&path.to_string_lossy()).unwrap();
+    assert_eq!(data.len(), 10_000);
+    let model = random_model(5, 10, data.height, data.width, 2024);
+    let cpu = run(&CpuBackend::new("reference"), &model, &data.pixels);
+    let got = run(&gpu, &model, &data.pixels);
+    let near = compare("mnist gpu", &model, &data.pixels, &cpu, &got);
+    println!(
+        "mnist: {near} near-tie label(s) differ of {}",
+        cpu.labels.len()
+    );
+    assert!(near <= 2);
+    let stats = gpu.last_stats().unwrap();
+    println!("mnist gpu: {}", stats.to_json());
+
+    let hybrid = HybridBackend::new(gpu.with_options(opts(Some(1024))).unwrap());
+    let mixed = run(&hybrid, &model, &data.pixels);
+    let near = compare("mnist hybrid", &model, &data.pixels, &cpu, &mixed);
+    assert!(near <= 2);
+}
+
+#[test]
+fn auto_says_why_it_chose() {
+    let b = microtask::backend::select(microtask::backend::BackendKind::Auto).unwrap();
+    let d = b.describe();
+    println!("{d}");
+    assert!(
+        d.starts_with("gpu: ") || (d.starts_with("cpu") && d.contains("--backend auto:")),
+        "{d}"
+    );
+}

@@ -184,7 +184,7 @@ pub fn choose(reports: &[AdapterReport], choice: AdapterChoice) -> Result<(usize
             } else {
                 "the best GPU found"
             };
-            Ok((i, format!("--backend gpu: {why}")))
+            Ok((i, why.to_string()))
         }
         (None, AdapterChoice::Hardware) => Err(Error::Gpu(format!(
             "no hardware GPU adapter; {}{}",

@@ -310,8 +310,10 @@ impl Runner<'_, '_> {
         enc.map_buffer_on_submit(&slot.readback, wgpu::MapMode::Read, .., move |r| {
             s.set(r.is_ok())
         });
-        let index = self.ctx.queue.submit([enc.finish()]);
+        let cmd = enc.finish();
+        // On backends that execute in submit (GL), the device is busy from here.
         let submitted = Instant::now();
+        let index = self.ctx.queue.submit([cmd]);
         // Non-blocking: lets wgpu retire finished work and fire map callbacks.
         let _ = self.ctx.device.poll(wgpu::PollType::Poll);
         self.stats.dispatch += t.elapsed();

@@ -23,7 +23,9 @@ pub struct RunStats {
     pub pack: Duration,
     /// Queueing the uploads (`write_buffer`: the copy into staging memory).
     pub upload: Duration,
-    /// Recording and submitting the kernels and the readback copy.
+    /// Recording and submitting the kernels and the readback copy. Some drivers run the work
+    /// inside the submit call (GL, and lavapipe when the previous batch is still running), so
+    /// on those this includes device time.
     pub dispatch: Duration,
     /// Blocked waiting for the device to finish a batch whose slot was needed.
     pub wait: Duration,
