@@ -10,7 +10,9 @@ use microtask::model::Ensemble;
 fn random_model(workers: usize) -> Ensemble {
     let mut m = Ensemble::zeros(workers, 10, 28, 28);
     let mut rng = synth::Rng::new(3);
-    m.weight.iter_mut().for_each(|w| *w = rng.range(-0.05, 0.05));
+    m.weight
+        .iter_mut()
+        .for_each(|w| *w = rng.range(-0.05, 0.05));
     m.bias.iter_mut().for_each(|b| *b = rng.range(-0.05, 0.05));
     m
 }

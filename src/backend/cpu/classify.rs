@@ -1,11 +1,13 @@
-//! Dense softmax classification on the CPU: u8 rows in cache-sized blocks, one matrix product
-//! for the whole ensemble, then softmax/argmax per worker. CPU twin of `shaders/classify.wgsl`.
+//! Dense softmax classification on the CPU: u8 rows in cache-sized blocks, the logits of the
+//! whole ensemble (one weight matrix) from the SIMD kernels of [`super::kernel`], then
+//! softmax/argmax per worker. CPU twin of `shaders/classify.wgsl`.
 
 use crate::backend::Predictions;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
-use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
+
+use super::kernel::{self, Isa};
 
 /// Items per block: the f32 copy of a block (BLOCK_ITEMS x 784 x 4 bytes) stays in L2.
 pub const BLOCK_ITEMS: usize = 128;
@@ -18,8 +20,13 @@ struct Scratch {
 }
 
 pub fn classify(model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+    classify_with(Isa::detect(), model, items, out)
+}
+
+/// [`classify`] with the kernel of `isa` (lowered to what the CPU has).
+fn classify_with(isa: Isa, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
     let d = model.features();
-    if d == 0 || items.len() % d != 0 {
+    if d == 0 || !items.len().is_multiple_of(d) {
         return Err(Error::Invalid(format!(
             "items of {} bytes do not divide into rows of {d} features",
             items.len()
@@ -36,7 +43,8 @@ pub fn classify(model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result
         .zip(out.labels[start..].par_chunks_mut(BLOCK_ITEMS * r))
         .zip(out.confidence[start..].par_chunks_mut(BLOCK_ITEMS * r))
         .for_each_init(Scratch::default, |scratch, ((block, labels), conf)| {
-            classify_block(
+            classify_block_with(
+                isa,
                 model,
                 block,
                 labels,
@@ -50,8 +58,21 @@ pub fn classify(model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result
 
 /// Classifies one block of items: `labels`/`conf` get `items * workers` entries.
 /// Logit of worker r, class c: `(sum_k x_k * W[r*C+c, k]) / 255 + b[r*C+c]` with `x_k` the raw
-/// byte value, as the shader computes it.
+/// byte value, as the shader computes it. `x` is scratch for the portable kernel, `logits` for
+/// the block's `items * workers * classes` logits.
 pub fn classify_block(
+    model: &Ensemble,
+    block: &[u8],
+    labels: &mut [u32],
+    conf: &mut [f32],
+    x: &mut Vec<f32>,
+    logits: &mut Vec<f32>,
+) {
+    classify_block_with(Isa::detect(), model, block, labels, conf, x, logits)
+}
+
+fn classify_block_with(
+    isa: Isa,
     model: &Ensemble,
     block: &[u8],
     labels: &mut [u32],
@@ -62,35 +83,165 @@ pub fn classify_block(
     let d = model.features();
     let n = block.len() / d;
     let rows = model.rows();
-    x.clear();
-    x.extend(block.iter().map(|&p| p as f32));
     logits.clear();
     logits.resize(n * rows, 0.0);
-    let xv = ArrayView2::from_shape((n, d), &x[..]).expect("block is n x d by construction");
-    let wv = ArrayView2::from_shape((rows, d), &model.weight[..]).expect("model validated");
-    let mut lv = ArrayViewMut2::from_shape((n, rows), &mut logits[..]).expect("n x rows");
-    ndarray::linalg::general_mat_mul(1.0 / 255.0, &xv, &wv.t(), 0.0, &mut lv);
-    let c = model.classes;
-    for (i, item_logits) in logits.chunks_exact_mut(rows).enumerate() {
-        for (w, z) in item_logits.chunks_exact_mut(c).enumerate() {
-            let b = &model.bias[w * c..(w + 1) * c];
-            let (label, p) = softmax_argmax(z, b);
-            labels[i * model.workers + w] = label;
-            conf[i * model.workers + w] = p;
-        }
-    }
+    kernel::logits(isa, block, d, &model.weight, rows, logits, x);
+    kernel::softmax(isa, logits, &model.bias, model.classes, labels, conf);
 }
 
-/// Adds the bias, then returns the argmax (ties to the lowest class) and its softmax probability.
-pub fn softmax_argmax(z: &mut [f32], bias: &[f32]) -> (u32, f32) {
-    let mut best = 0;
-    for k in 0..z.len() {
-        z[k] += bias[k];
-        if z[k] > z[best] {
-            best = k;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::Rng;
+
+    fn random_model(workers: usize, classes: usize, d: usize, scale: f32, seed: u64) -> Ensemble {
+        let mut m = Ensemble::zeros(workers, classes, 1, d);
+        let mut rng = Rng::new(seed);
+        m.weight
+            .iter_mut()
+            .for_each(|w| *w = rng.range(-scale, scale));
+        m.bias.iter_mut().for_each(|b| *b = rng.range(-1.0, 1.0));
+        m
+    }
+
+    fn random_items(n: usize, d: usize, seed: u64) -> Vec<u8> {
+        let mut rng = Rng::new(seed);
+        (0..n * d).map(|_| rng.below(256) as u8).collect()
+    }
+
+    /// Plain scalar reference in f64: per item and worker, the logits, the label (first
+    /// maximum), its softmax probability, and the gap between the two largest logits.
+    fn reference(model: &Ensemble, items: &[u8]) -> Vec<(u32, f64, f64)> {
+        let (d, c) = (model.features(), model.classes);
+        let mut out = Vec::new();
+        for x in items.chunks_exact(d) {
+            for r in 0..model.workers {
+                let z: Vec<f64> = (0..c)
+                    .map(|k| {
+                        let j = r * c + k;
+                        let w = &model.weight[j * d..(j + 1) * d];
+                        let dot: f64 = x.iter().zip(w).map(|(&p, &w)| p as f64 * w as f64).sum();
+                        dot / 255.0 + model.bias[j] as f64
+                    })
+                    .collect();
+                let mut best = 0;
+                for k in 0..c {
+                    if z[k] > z[best] {
+                        best = k;
+                    }
+                }
+                let top = z[best];
+                let sum: f64 = z.iter().map(|&v| (v - top).exp()).sum();
+                let second = (0..c)
+                    .filter(|&k| k != best)
+                    .map(|k| z[k])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                out.push((best as u32, 1.0 / sum, top - second));
+            }
+        }
+        out
+    }
+
+    fn check(isa: Isa, model: &Ensemble, items: &[u8]) {
+        let mut out = Predictions::default();
+        classify_with(isa, model, items, &mut out).unwrap();
+        let want = reference(model, items);
+        assert_eq!(out.labels.len(), want.len());
+        let what = format!(
+            "{isa:?}: {} workers x {} classes, d = {}, n = {}",
+            model.workers,
+            model.classes,
+            model.features(),
+            items.len() / model.features()
+        );
+        for (k, &(label, p, gap)) in want.iter().enumerate() {
+            if gap > 1e-4 {
+                assert_eq!(out.labels[k], label, "{what}: vote {k}, gap {gap}");
+            }
+            let got = out.confidence[k] as f64;
+            assert!((got - p).abs() <= 1e-5, "{what}: vote {k}: {got} vs {p}");
         }
     }
-    let top = z[best];
-    let sum: f32 = z.iter().map(|&v| (v - top).exp()).sum();
-    (best as u32, 1.0 / sum)
+
+    #[test]
+    fn every_kernel_matches_the_reference_on_awkward_sizes() {
+        let mut seed = 1;
+        for isa in Isa::available() {
+            for d in [784, 5, 17, 1000] {
+                for classes in [2, 10, 64] {
+                    for workers in [1, 5, 7] {
+                        seed += 1;
+                        let model = random_model(workers, classes, d, 0.05, seed);
+                        for n in [1, 65] {
+                            check(isa, &model, &random_items(n, d, seed + 100));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_reference_on_batch_sizes() {
+        for isa in Isa::available() {
+            for (workers, classes, d, scale) in
+                [(1, 10, 784, 0.05), (5, 10, 784, 0.2), (7, 64, 17, 1.0)]
+            {
+                let model = random_model(workers, classes, d, scale, 7);
+                for n in [1, 63, 64, 65, 127, 128, 129, 1000] {
+                    check(isa, &model, &random_items(n, d, n as u64));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_item_scores_the_same_alone_or_anywhere_in_a_batch() {
+        // The SIMD kernels only: the portable GEMM's summation order depends on the batch shape.
+        for isa in Isa::available().into_iter().filter(|&i| i != Isa::Portable) {
+            let model = random_model(5, 10, 784, 0.05, 3);
+            let items = random_items(301, 784, 4);
+            let mut all = Predictions::default();
+            classify_with(isa, &model, &items, &mut all).unwrap();
+            for (i, x) in items.chunks_exact(784).enumerate() {
+                let mut one = Predictions::default();
+                classify_with(isa, &model, x, &mut one).unwrap();
+                assert_eq!(
+                    one.labels[..],
+                    all.labels[i * 5..(i + 1) * 5],
+                    "{isa:?} item {i}"
+                );
+                assert_eq!(
+                    one.confidence[..],
+                    all.confidence[i * 5..(i + 1) * 5],
+                    "{isa:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ties_break_to_the_lowest_class() {
+        for isa in Isa::available() {
+            // All logits equal: class 0 with probability 1/C.
+            let model = Ensemble::zeros(2, 10, 1, 33);
+            let mut out = Predictions::default();
+            classify_with(isa, &model, &random_items(3, 33, 1), &mut out).unwrap();
+            assert!(out.labels.iter().all(|&l| l == 0));
+            assert!(out.confidence.iter().all(|&p| (p - 0.1).abs() < 1e-6));
+            // Classes 37 and 45 of 64 share the top logit.
+            let mut model = random_model(1, 64, 20, 0.05, 9);
+            for k in [37, 45] {
+                model.weight[k * 20..(k + 1) * 20].fill(0.5);
+                model.bias[k] = 2.0;
+            }
+            let mut out = Predictions::default();
+            classify_with(isa, &model, &random_items(5, 20, 2), &mut out).unwrap();
+            assert!(
+                out.labels.iter().all(|&l| l == 37),
+                "{isa:?}: {:?}",
+                out.labels
+            );
+        }
+    }
 }

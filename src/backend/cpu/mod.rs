@@ -1,6 +1,7 @@
 //! The rayon backend: production fallback and the reference for every GPU kernel.
 
 mod classify;
+mod kernel;
 pub mod dawid_skene;
 pub mod tally;
 
