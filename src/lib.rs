@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod plot;
 pub mod report;
 pub mod task;
 pub mod train;
