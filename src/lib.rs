@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod backend;
+pub mod bench;
 pub mod classify;
 pub mod data;
 pub mod error;

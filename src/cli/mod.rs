@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod bench;
 mod classify;
 mod export;
 mod info;
@@ -31,6 +32,8 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// Write a data set (e.g. synth:N) as a raw IDX file, for scale tests.
     Export(export::ExportArgs),
+    /// Time classification on every backend (and the peers), side by side.
+    Bench(bench::BenchArgs),
     /// Aggregate votes/answers into one label per task.
     Tally(tally::TallyArgs),
     /// Write simulated crowd answers (workers of varied skill) for tests and benchmarks.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Export(a) => export::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Tally(a) => tally::run(a),
         Command::SynthVotes(a) => synth_votes::run(a),
         Command::Info(a) => info::run(a),

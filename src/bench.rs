@@ -1,0 +1,174 @@
+//! Throughput measurement for `microtask bench`: the same items through every backend, timed
+//! end to end from host memory (warm-up first, then the median of a few runs), plus tallies.
+
+use crate::backend::gpu::{GpuBackend, GpuOptions};
+use crate::backend::{Backend, Predictions};
+use crate::data::synth::Rng;
+use crate::data::votes::VoteTable;
+use crate::error::Result;
+use crate::model::Ensemble;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One backend's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendFigures {
+    pub backend: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    pub items: usize,
+    pub seconds: f64,
+    pub items_per_s: f64,
+    /// Items per batch and batches in flight (GPU only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<usize>,
+    /// Seconds per stage, summed over batches (GPU only; stages overlap).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<(String, f64)>,
+    /// Fraction of the wall time the device had work (GPU only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_busy: Option<f64>,
+    /// Fraction of host-side stage time hidden behind device work (GPU only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<f64>,
+}
+
+/// A random model of `workers` x 10 classes over 28x28 items (throughput does not depend on
+/// the weights).
+pub fn random_model(workers: usize, seed: u64) -> Ensemble {
+    let mut m = Ensemble::zeros(workers, 10, 28, 28);
+    let mut rng = Rng::new(seed);
+    m.weight
+        .iter_mut()
+        .for_each(|w| *w = rng.range(-0.05, 0.05));
+    m.bias.iter_mut().for_each(|b| *b = rng.range(-0.05, 0.05));
+    m
+}
+
+/// `n` items made by repeating `base` (whole items), as peers.py tiles the MNIST test set.
+pub fn tile(base: &[u8], features: usize, n: usize) -> Vec<u8> {
+    base.iter().copied().cycle().take(n * features).collect()
+}
+
+/// Median seconds of `reps` runs of `classify` over `items` in calls of `chunk` items, after one
+/// warm-up call on the first chunk (pipelines compile and buffers fill on the first call).
+pub fn time_classify(
+    backend: &dyn Backend,
+    model: &Ensemble,
+    items: &[u8],
+    chunk: usize,
+    reps: usize,
+) -> Result<f64> {
+    let d = model.features();
+    let n = items.len() / d;
+    let chunk = chunk.clamp(1, n.max(1));
+    let mut out = Predictions::with_capacity(chunk, model.workers);
+    backend.classify(model, &items[..chunk * d], &mut out)?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        for part in items.chunks(chunk * d) {
+            out.labels.clear();
+            out.confidence.clear();
+            backend.classify(model, part, &mut out)?;
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Figures of the CPU backend over `items`.
+pub fn bench_cpu(
+    backend: &dyn Backend,
+    model: &Ensemble,
+    items: &[u8],
+    reps: usize,
+) -> Result<BackendFigures> {
+    let n = items.len() / model.features();
+    let seconds = time_classify(backend, model, items, n, reps)?;
+    Ok(BackendFigures {
+        backend: "cpu".into(),
+        adapter: None,
+        items: n,
+        seconds,
+        items_per_s: n as f64 / seconds,
+        batch: None,
+        slots: None,
+        stages: Vec::new(),
+        device_busy: None,
+        overlap: None,
+    })
+}
+
+/// Figures of a GPU backend over `items`, with its stage timings from the median run.
+pub fn bench_gpu(
+    gpu: &GpuBackend,
+    name: &str,
+    model: &Ensemble,
+    items: &[u8],
+    reps: usize,
+) -> Result<BackendFigures> {
+    let n = items.len() / model.features();
+    let seconds = time_classify(gpu, model, items, n, reps)?;
+    let stats = gpu.last_stats().unwrap_or_default();
+    Ok(BackendFigures {
+        backend: name.into(),
+        adapter: Some(format!(
+            "{} [{}]",
+            gpu.adapter().short(),
+            gpu.adapter().driver()
+        )),
+        items: n,
+        seconds,
+        items_per_s: n as f64 / seconds,
+        batch: Some(stats.batch_size),
+        slots: Some(stats.slots),
+        stages: stats
+            .stages()
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        device_busy: Some(stats.device_busy_fraction()),
+        overlap: Some(stats.overlap()),
+    })
+}
+
+/// A GPU backend like `gpu` with other batch/slot settings.
+pub fn gpu_variant(gpu: &GpuBackend, batch: Option<usize>, slots: usize) -> Result<GpuBackend> {
+    gpu.with_options(GpuOptions {
+        batch,
+        slots,
+        ..gpu.options().clone()
+    })
+}
+
+/// `tasks` tasks with `per_task` random answers each over `classes` classes from 1000 workers.
+pub fn random_votes(tasks: usize, per_task: usize, classes: usize, seed: u64) -> VoteTable {
+    let mut rng = Rng::new(seed);
+    let n = tasks * per_task;
+    VoteTable {
+        task: (0..n).map(|i| (i / per_task) as u32).collect(),
+        worker: (0..n).map(|_| rng.below(1000) as u32).collect(),
+        label: (0..n).map(|_| rng.below(classes as u64) as u32).collect(),
+        confidence: (0..n).map(|_| rng.uniform()).collect(),
+        tasks: (0..tasks).map(|t| t.to_string()).collect(),
+        workers: (0..1000).map(|w| w.to_string()).collect(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+    }
+}
+
+/// Answers per second of `backend.majority` on `votes` (median of `reps`, after a warm-up).
+pub fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> Result<f64> {
+    backend.majority(votes)?;
+    let mut times = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        backend.majority(votes)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(votes.len() as f64 / times[times.len() / 2])
+}
