@@ -462,7 +462,9 @@ fn mnist_test_set_matches_cpu() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/mnist/t10k-images-idx3-ubyte.gz");
     if !path.exists() {
-        eprintln!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "mnist_test_set_matches_cpu: skipped: {} not found",
             path.display()
         );
@@ -498,4 +500,33 @@ fn auto_says_why_it_chose() {
         d.starts_with("gpu: ") || (d.starts_with("cpu") && d.contains("--backend auto:")),
         "{d}"
     );
+}
+
+#[test]
+fn lost_device_finishes_on_the_cpu() {
+    let gpu = gpu_or_skip!("lost_device_finishes_on_the_cpu", opts(Some(128)));
+    let model = random_model(2, 10, 28, 28, 4);
+    let items = random_items(500, 784, 4);
+    // Warm: the model and slots are resident when the device goes away.
+    run(&gpu, &model, &items);
+    gpu.context().device.destroy();
+    let cpu = run(&CpuBackend::new("reference"), &model, &items);
+    let got = run(&gpu, &model, &items);
+    assert_eq!(
+        got, cpu,
+        "after the device is gone every row comes from the CPU"
+    );
+    let votes = random_votes(100, 5, 3, 1);
+    assert_tally_equal("lost", &majority(&votes), &gpu.majority(&votes).unwrap());
+
+    let failing = gpu
+        .with_options(GpuOptions {
+            on_device_error: OnDeviceError::Fail,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut p = Predictions::default();
+    let err = failing.classify(&model, &items, &mut p).unwrap_err();
+    assert!(matches!(err, Error::Gpu(_)), "{err}");
+    assert!(p.labels.is_empty());
 }

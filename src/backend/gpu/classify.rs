@@ -218,20 +218,26 @@ pub struct ModelBuffers {
     bias: wgpu::Buffer,
 }
 
+/// Checks that a model of `shape` fits the device's buffer limits (a clear error if not).
+pub fn check_fits(ctx: &GpuContext, shape: &ModelShape) -> Result<()> {
+    let bytes = (shape.rows * shape.features * 4) as u64;
+    if bytes > ctx.max_binding() {
+        return Err(Error::Gpu(format!(
+            "the model's weights ({bytes} bytes: {} rows x {} features) exceed this device's \
+             max_storage_buffer_binding_size / max_buffer_size ({} bytes) on {}",
+            shape.rows,
+            shape.features,
+            ctx.max_binding(),
+            ctx.adapter.short()
+        )));
+    }
+    Ok(())
+}
+
 impl ModelBuffers {
     pub fn upload(ctx: &GpuContext, model: &Ensemble) -> Result<Self> {
         let shape = ModelShape::of(model)?;
-        let bytes = (model.weight.len() * 4) as u64;
-        if bytes > ctx.max_binding() {
-            return Err(Error::Gpu(format!(
-                "the model's weights ({bytes} bytes: {} rows x {} features) exceed this device's \
-                 max_storage_buffer_binding_size / max_buffer_size ({} bytes) on {}",
-                shape.rows,
-                shape.features,
-                ctx.max_binding(),
-                ctx.adapter.short()
-            )));
-        }
+        check_fits(ctx, &shape)?;
         let init = |label, data: &[f32]| {
             ctx.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -304,10 +304,12 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| h.record(e.to_string())));
         let h = health.clone();
         device.set_device_lost_callback(move |reason, message| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                h.lost.store(true, Ordering::SeqCst);
-                h.record(format!("device lost: {message}"));
-            }
+            h.lost.store(true, Ordering::SeqCst);
+            h.record(if message.is_empty() {
+                format!("device lost ({reason:?})")
+            } else {
+                format!("device lost ({reason:?}): {message}")
+            });
         });
         Ok(GpuContext {
             adapter: report,

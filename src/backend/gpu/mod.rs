@@ -250,14 +250,31 @@ impl GpuBackend {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let res = scheduler::prepare(
+        let res = match scheduler::prepare(
             &self.dev.ctx,
             &self.dev.classify_kernel,
             job.model,
             capacity,
             self.opts.slots,
             cached,
-        )?;
+        ) {
+            Ok(res) => res,
+            Err(e) => {
+                // The model was checked against the limits before: this is the device failing.
+                if self.opts.on_device_error == OnDeviceError::Fail {
+                    return Err(e);
+                }
+                eprintln!("microtask: {e}; classifying on the CPU (rayon)");
+                stats.fallback = Some(e.to_string());
+                let mut cpu = RunStats::default();
+                while let Some(b) = job.claim() {
+                    job.run_on_cpu(b, &mut cpu)?;
+                }
+                stats.cpu += cpu.cpu;
+                stats.cpu_items += cpu.cpu_items;
+                return Ok(());
+            }
+        };
         let healthy = std::thread::scope(|s| -> Result<bool> {
             let helper = cpu_helper.then(|| {
                 s.spawn(|| -> Result<RunStats> {
@@ -310,6 +327,7 @@ impl GpuBackend {
         }
         let n = items.len() / d;
         let batch = self.batch_size(model)?;
+        classify::check_fits(&self.dev.ctx, &shape)?;
         let r = model.workers;
         out.workers = r;
         let start = out.labels.len();

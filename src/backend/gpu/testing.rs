@@ -4,6 +4,7 @@
 //! `MICROTASK_REQUIRE_GPU=1` so that a missing adapter fails instead of skipping.
 
 use super::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
+use std::io::Write;
 
 /// The variable that turns "no adapter" from a skip into a failure.
 pub const REQUIRE_GPU_VAR: &str = "MICROTASK_REQUIRE_GPU";
@@ -24,9 +25,12 @@ pub fn context_or_skip(test: &str) -> Option<GpuContext> {
             if gpu_required() {
                 panic!("{test}: {REQUIRE_GPU_VAR} is set but no GPU adapter is usable: {e}");
             }
-            eprintln!(
-                "{test}: skipped: no GPU adapter (set {REQUIRE_GPU_VAR}=1 to make this fail): {e}"
+            // Straight to stderr, not through `eprintln!`, which the test harness captures:
+            // a skip should be visible in a plain `cargo test`.
+            let line = format!(
+                "{test}: skipped: no GPU adapter (set {REQUIRE_GPU_VAR}=1 to make this fail)\n"
             );
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }
