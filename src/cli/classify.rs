@@ -1,7 +1,7 @@
 //! `microtask classify`: every worker of a model votes on every item; writes the votes file.
 
+use super::device::DeviceArgs;
 use super::progress;
-use microtask::backend::{select, BackendKind};
 use microtask::classify::{ClassifyJob, CHUNK_ITEMS};
 use microtask::data::stream::ItemStream;
 use microtask::error::Error;
@@ -20,16 +20,14 @@ pub struct ClassifyArgs {
     /// Votes file to write: CSV `task,worker,label,confidence` (task = item index).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Where to run: auto (hardware GPU if any, else CPU), cpu, gpu (any adapter, including a
-    /// software one), hybrid (CPU and GPU share the work).
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
-    pub backend: BackendKind,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
     let model = Ensemble::load(&a.model)?;
     let stream = ItemStream::open(&a.data)?;
-    let backend = select(a.backend)?;
+    let backend = a.device.backend()?;
     let bar = progress::bar(stream.len as u64, "classify");
     let job = ClassifyJob {
         backend: backend.as_ref(),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod classify;
+mod device;
 mod export;
 mod info;
 mod progress;

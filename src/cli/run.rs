@@ -1,7 +1,7 @@
 //! `microtask run`: the whole pipeline; with no arguments, on the embedded synthetic default.
 
+use super::device::DeviceArgs;
 use indicatif::ProgressBar;
-use microtask::backend::{select, BackendKind};
 use microtask::pipeline::{self, Progress, RunConfig};
 use microtask::train::TrainConfig;
 use std::sync::Mutex;
@@ -23,9 +23,8 @@ pub struct RunArgs {
     /// Training passes over each worker's shard.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Where to run classification and tallying (see `microtask info`).
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
-    pub backend: BackendKind,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Items whose aggregated confidence is below this are counted for review.
     #[arg(long, default_value_t = 0.8)]
     pub review_below: f32,
@@ -72,7 +71,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         },
         review_below: a.review_below,
     };
-    let backend = select(a.backend)?;
+    let backend = a.device.backend()?;
     let report = pipeline::run(&config, backend.as_ref(), &Bars::default())?;
     print!("{report}");
     Ok(())
