@@ -7,7 +7,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod select;
 
-pub use select::{select, BackendKind};
+pub use select::{select, select_with, BackendKind};
 
 use crate::data::votes::VoteTable;
 use crate::error::Result;
