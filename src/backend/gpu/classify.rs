@@ -231,6 +231,16 @@ pub fn check_fits(ctx: &GpuContext, shape: &ModelShape) -> Result<()> {
             ctx.adapter.short()
         )));
     }
+    let row_groups = shape.rows.div_ceil(TILE_ROWS as usize);
+    let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
+    if row_groups > max_dim {
+        return Err(Error::Gpu(format!(
+            "the model's {} weight rows need {row_groups} workgroups of {TILE_ROWS} rows; \
+             max_compute_workgroups_per_dimension is {max_dim} on {}",
+            shape.rows,
+            ctx.adapter.short()
+        )));
+    }
     Ok(())
 }
 
