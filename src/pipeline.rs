@@ -1,10 +1,11 @@
 //! The whole job that `microtask run` does: data -> partition -> train -> classify -> tally ->
 //! report. Each stage reports progress through `Progress` so the CLI can draw bars.
 
+use crate::aggregate::{self, quality, review, Aggregate, Method, WorkerQuality};
 use crate::backend::{Backend, Predictions, TaskLabel};
 use crate::classify::{ClassifyJob, ClassifyStats, CHUNK_ITEMS};
 use crate::data::stream::ItemStream;
-use crate::data::votes::VoteTable;
+use crate::data::votes::{Gold, VoteTable, NO_LABEL};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
@@ -22,6 +23,8 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// Tasks whose aggregated confidence is below this go to review.
     pub review_below: f32,
+    /// Every this-many-th test item is a gold question (its label known to the aggregator).
+    pub gold_every: usize,
 }
 
 /// Callbacks a front end uses to show progress: `start(stage, total)`, then `advance(done)`.
@@ -57,6 +60,16 @@ pub struct RunReport {
     pub classify: ClassifyStats,
     pub majority: Vec<TaskLabel>,
     pub majority_accuracy: Option<f64>,
+    /// Dawid-Skene without gold, and with the gold questions clamped.
+    pub ds: Aggregate,
+    pub ds_accuracy: Option<f64>,
+    /// With gold clamped: accuracy on the items that are not gold questions.
+    pub ds_gold_accuracy: Option<f64>,
+    /// Gold questions among the test items (0 when the items carry no labels).
+    pub gold_questions: usize,
+    /// Per worker: quality estimated by Dawid-Skene without gold, and scored on gold questions.
+    pub quality_no_gold: Vec<WorkerQuality>,
+    pub quality_gold: Vec<WorkerQuality>,
     pub review_below: f32,
     pub under_review: usize,
     pub stages: Vec<StageTime>,
@@ -120,13 +133,27 @@ pub fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
 }
 
 fn accuracy(labels: &[TaskLabel], truth: Option<&Vec<u8>>) -> Option<f64> {
+    accuracy_where(labels, truth, |_| true)
+}
+
+/// Accuracy over the items `keep` selects.
+fn accuracy_where(
+    labels: &[TaskLabel],
+    truth: Option<&Vec<u8>>,
+    keep: impl Fn(usize) -> bool,
+) -> Option<f64> {
     let truth = truth?;
-    let correct = labels
+    let (mut seen, mut correct) = (0usize, 0usize);
+    for (_, (l, &t)) in labels
         .iter()
         .zip(truth)
-        .filter(|(l, &t)| l.label == t as u32)
-        .count();
-    Some(correct as f64 / labels.len().max(1) as f64)
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+    {
+        seen += 1;
+        correct += (l.label == t as u32) as usize;
+    }
+    Some(correct as f64 / seen.max(1) as f64)
 }
 
 /// Runs the whole job on `backend`.
@@ -184,17 +211,54 @@ pub fn run(
         items: votes.len() as u64,
         seconds: t.elapsed().as_secs_f64(),
     });
-    let under_review = majority
-        .iter()
-        .filter(|l| l.confidence < config.review_below)
-        .count();
+    let majority_accuracy = accuracy(&majority, truth.as_ref());
+
+    // Dawid-Skene twice: from the answers alone, then with the gold questions clamped.
+    let t = Instant::now();
+    let ds_opts = aggregate::Options::new(Method::Ds);
+    let ds = aggregate::aggregate(&votes, None, &ds_opts, backend)?;
+    let gold = truth.as_ref().map(|labels| {
+        let every = config.gold_every.max(1);
+        Gold::from_labels(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| if i % every == 0 { l as u32 } else { NO_LABEL })
+                .collect(),
+        )
+    });
+    let ds_gold = match &gold {
+        Some(g) => Some(aggregate::aggregate(&votes, Some(g), &ds_opts, backend)?),
+        None => None,
+    };
+    stages.push(StageTime {
+        name: "tally (ds)",
+        items: votes.len() as u64
+            * (ds.iterations + ds_gold.as_ref().map_or(0, |d| d.iterations)) as u64,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+    let quality_no_gold = quality::workers(&votes, &ds, None);
+    let quality_gold = match (&ds_gold, &gold) {
+        (Some(d), Some(g)) => quality::workers(&votes, d, Some(g)),
+        _ => Vec::new(),
+    };
+    let under_review = review::count_below(&ds.labels, config.review_below);
     Ok(RunReport {
         train_source: train.source.clone(),
         test_source,
         train_items: train.len(),
         test_items,
         backend: backend.describe(),
-        majority_accuracy: accuracy(&majority, truth.as_ref()),
+        majority_accuracy,
+        ds_accuracy: accuracy(&ds.labels, truth.as_ref()),
+        ds_gold_accuracy: ds_gold.as_ref().and_then(|d| {
+            let every = config.gold_every.max(1);
+            accuracy_where(&d.labels, truth.as_ref(), |i| i % every != 0)
+        }),
+        gold_questions: gold.as_ref().map_or(0, |g| g.tasks),
+        quality_no_gold,
+        quality_gold,
+        ds,
         model,
         classify,
         majority,

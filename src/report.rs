@@ -43,9 +43,49 @@ impl fmt::Display for RunReport {
         if let Some(a) = self.majority_accuracy {
             writeln!(f, "  majority vote    {a:.4}")?;
         }
+        if let Some(a) = self.ds_accuracy {
+            writeln!(
+                f,
+                "  dawid-skene      {a:.4}  ({} EM iterations, no gold)",
+                self.ds.iterations
+            )?;
+        }
+        if let Some(a) = self.ds_gold_accuracy {
+            writeln!(
+                f,
+                "  dawid-skene+gold {a:.4}  ({} gold questions clamped; scored on the other items)",
+                self.gold_questions
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "worker quality")?;
         writeln!(
             f,
-            "  review           {} of {} items have confidence below {:.2}",
+            "  {:<10} {:>8} {:>16} {:>14}",
+            "worker", "true", "ds (no gold)", "gold questions"
+        )?;
+        for (r, q) in self.quality_no_gold.iter().enumerate() {
+            let truth = c
+                .worker_accuracy(r)
+                .map_or("-".into(), |a| format!("{a:.4}"));
+            let gold = self
+                .quality_gold
+                .get(r)
+                .and_then(|g| g.gold_accuracy())
+                .map_or("-".into(), |a| format!("{a:.4}"));
+            writeln!(
+                f,
+                "  {:<10} {:>8} {:>16.4} {:>14}",
+                format!("model-{r}"),
+                truth,
+                q.estimated_accuracy,
+                gold
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "review: {} of {} items have Dawid-Skene confidence below {:.2}",
             self.under_review, self.test_items, self.review_below
         )?;
         writeln!(f)?;
@@ -53,10 +93,15 @@ impl fmt::Display for RunReport {
         for s in &self.stages {
             writeln!(
                 f,
-                "  {:<12} {:>9.3} s  {:>12.0} items/s",
+                "  {:<12} {:>9.3} s  {:>12.0} {}/s",
                 s.name,
                 s.seconds,
-                s.items_per_second()
+                s.items_per_second(),
+                if s.name.starts_with("tally") {
+                    "answers"
+                } else {
+                    "items"
+                }
             )?;
         }
         Ok(())

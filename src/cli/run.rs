@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// Items whose aggregated confidence is below this are counted for review.
     #[arg(long, default_value_t = 0.8)]
     pub review_below: f32,
+    /// Every N-th test item is a gold question whose label the aggregator may use (worker
+    /// quality "with gold" is scored on these).
+    #[arg(long, default_value_t = 10)]
+    pub gold_every: usize,
 }
 
 /// indicatif bars behind the library's `Progress` callbacks.
@@ -70,6 +74,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             ..TrainConfig::default()
         },
         review_below: a.review_below,
+        gold_every: a.gold_every,
     };
     let backend = a.device.backend()?;
     let report = pipeline::run(&config, backend.as_ref(), &Bars::default())?;
