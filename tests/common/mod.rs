@@ -43,9 +43,10 @@ pub fn assert_clean_failure(o: &Output, needles: &[&str]) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "expected exit 1; stderr: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
+    // The last error line is ours: Mesa may print its own `error: XDG_RUNTIME_DIR...` first.
     let line = err
         .lines()
-        .find(|l| l.starts_with("error:"))
+        .rfind(|l| l.starts_with("error:"))
         .unwrap_or_else(|| panic!("no error line in: {err}"));
     for n in needles {
         assert!(
