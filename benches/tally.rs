@@ -1,32 +1,29 @@
-//! Criterion: majority-vote tally throughput (answers/s) on the CPU, by number of tasks.
+//! Criterion: majority-vote tally throughput (answers/s), CPU against GPU, by number of tasks
+//! (5 random answers per task over 10 classes).
+//!
+//! The GPU group runs on any adapter, software included; on a software adapter (lavapipe, a
+//! CPU pretending to be a GPU) it stops at 100k tasks. Without an adapter it prints a skip line
+//! and only the CPU is measured, unless `MICROTASK_REQUIRE_GPU=1`, which makes that a panic.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use microtask::backend::cpu::CpuBackend;
+use microtask::backend::gpu::testing::context_or_skip;
+use microtask::backend::gpu::{GpuBackend, GpuOptions, OnDeviceError};
 use microtask::backend::Backend;
-use microtask::data::synth::Rng;
-use microtask::data::votes::VoteTable;
+use microtask::bench::random_votes;
 
-/// `tasks` tasks with `per_task` random answers each over 10 classes.
-pub fn random_votes(tasks: usize, per_task: usize, seed: u64) -> VoteTable {
-    let mut rng = Rng::new(seed);
-    let n = tasks * per_task;
-    VoteTable {
-        task: (0..n).map(|i| (i / per_task) as u32).collect(),
-        worker: (0..n).map(|_| rng.below(1000) as u32).collect(),
-        label: (0..n).map(|_| rng.below(10) as u32).collect(),
-        confidence: (0..n).map(|_| rng.uniform()).collect(),
-        tasks: (0..tasks).map(|t| t.to_string()).collect(),
-        workers: (0..1000).map(|w| w.to_string()).collect(),
-        classes: (0..10).map(|c| c.to_string()).collect(),
-    }
-}
+const ANSWERS_PER_TASK: usize = 5;
+const CLASSES: usize = 10;
+const CPU_TASKS: [usize; 3] = [10_000, 100_000, 1_000_000];
+const SOFTWARE_GPU_TASKS: [usize; 2] = [10_000, 100_000];
+const HARDWARE_GPU_TASKS: [usize; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
 
 fn tally_cpu(c: &mut Criterion) {
     let cpu = CpuBackend::default();
     let mut group = c.benchmark_group("tally_mv_cpu");
     group.sample_size(10);
-    for tasks in [10_000, 100_000, 1_000_000] {
-        let votes = random_votes(tasks, 5, 1);
+    for tasks in CPU_TASKS {
+        let votes = random_votes(tasks, ANSWERS_PER_TASK, CLASSES, 1);
         group.throughput(Throughput::Elements(votes.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(tasks), &votes, |b, v| {
             b.iter(|| cpu.majority(v).expect("tally"))
@@ -35,5 +32,37 @@ fn tally_cpu(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tally_cpu);
+fn tally_gpu(c: &mut Criterion) {
+    // Panics when MICROTASK_REQUIRE_GPU=1 and no adapter is usable; else prints a skip line.
+    let Some(ctx) = context_or_skip("bench tally_mv_gpu") else {
+        return;
+    };
+    let software = ctx.adapter.software;
+    let name = ctx.adapter.short();
+    // A device error fails the bench rather than timing the CPU fallback under a GPU name.
+    let opts = GpuOptions {
+        on_device_error: OnDeviceError::Fail,
+        ..GpuOptions::default()
+    };
+    let gpu = GpuBackend::with_context(ctx, opts, "bench")
+        .unwrap_or_else(|e| panic!("the GPU backend does not build on {name}: {e}"));
+    eprintln!("tally_mv_gpu on {name} [{}]", gpu.adapter().driver());
+    let sizes: &[usize] = if software {
+        &SOFTWARE_GPU_TASKS
+    } else {
+        &HARDWARE_GPU_TASKS
+    };
+    let mut group = c.benchmark_group("tally_mv_gpu");
+    group.sample_size(10);
+    for &tasks in sizes {
+        let votes = random_votes(tasks, ANSWERS_PER_TASK, CLASSES, 1);
+        group.throughput(Throughput::Elements(votes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(tasks), &votes, |b, v| {
+            b.iter(|| gpu.majority(v).expect("tally"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tally_cpu, tally_gpu);
 criterion_main!(benches);
