@@ -546,3 +546,118 @@ fn synth_votes_cli_writes_votes_and_gold() {
     ]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// CPU seconds used by this process so far (user + system), from /proc (Linux only).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 of the file (utime, stime) are 12 and 13 after the command name.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// Stage timings on a big synthetic file (not a test: `cargo test --release --test crowd --
+/// --ignored --nocapture perf_breakdown`, with MICROTASK_PERF_VOTES=votes.csv). Prints wall and
+/// CPU seconds of each stage.
+#[test]
+#[ignore]
+fn perf_breakdown() {
+    use std::time::Instant;
+    let path = std::env::var("MICROTASK_PERF_VOTES").expect("MICROTASK_PERF_VOTES");
+    let stage = |name: &str, t: Instant, c: f64| {
+        eprintln!(
+            "{name:24} wall {:.3} s  cpu {:.2} s",
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - c
+        )
+    };
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let loaded = read_votes(&[&path]).unwrap();
+    stage("read_votes", t, c);
+    let votes = &loaded.table;
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let g = aggregate::dawid_skene::TaskGrouping::new(votes).unwrap();
+    stage("grouping", t, c);
+    for iters in [0, 1, 20] {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let opts = DsOptions {
+            max_iters: iters,
+            tol: 0.0,
+            ..DsOptions::default()
+        };
+        let fit = aggregate::dawid_skene::fit_grouped(votes, &g, None, &opts).unwrap();
+        stage(&format!("fit {iters} iterations"), t, c);
+        if iters == 20 {
+            let (t, c) = (Instant::now(), cpu_seconds());
+            let dir = tempfile::tempdir().unwrap();
+            aggregate::write_labels(&dir.path().join("l.csv"), votes, &fit.labels).unwrap();
+            stage("write_labels", t, c);
+        }
+    }
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let _ = backend().majority(votes).unwrap();
+    stage("majority", t, c);
+}
+
+/// Reading only, three times (for profiling the reader).
+#[test]
+#[ignore]
+fn perf_read() {
+    let path = std::env::var("MICROTASK_PERF_VOTES").expect("MICROTASK_PERF_VOTES");
+    for _ in 0..3 {
+        let (t, c) = (std::time::Instant::now(), cpu_seconds());
+        let loaded = read_votes(&[&path]).unwrap();
+        eprintln!(
+            "read {} answers: wall {:.3} s cpu {:.2} s",
+            loaded.table.len(),
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - c
+        );
+    }
+}
+
+/// The fused E+M kernel alone on random data: 1M tasks x 5 answers, 1000 workers, 10 classes.
+#[test]
+#[ignore]
+fn perf_kernel() {
+    use microtask::backend::cpu::dawid_skene as k;
+    let (t, w, c, per) = (1_000_000usize, 1000usize, 10usize, 5usize);
+    let mut rng = microtask::data::synth::Rng::new(1);
+    let start: Vec<u32> = (0..=t).map(|i| (i * per) as u32).collect();
+    let row: Vec<u32> = (0..t * per)
+        .map(|_| (rng.below(w as u64) * c as u64 + rng.below(c as u64)) as u32)
+        .collect();
+    let clamp = vec![k::NO_CLAMP; t];
+    let lp = vec![-(c as f32).ln(); c];
+    let lc: Vec<f32> = (0..w * c * c).map(|_| -rng.range(0.05, 4.0)).collect();
+    let a = k::TaskAnswers {
+        classes: c,
+        start: &start,
+        row: &row,
+        clamp: &clamp,
+    };
+    let mut post = vec![0f32; t * c];
+    let mut counts = vec![0f32; w * c * c];
+    let mut totals = vec![0f64; c];
+    let (t0, c0) = (std::time::Instant::now(), cpu_seconds());
+    for _ in 0..20 {
+        k::e_m_step_fused(a, &lp, &lc, &mut post, &mut counts, &mut totals);
+    }
+    eprintln!(
+        "fused x20: wall {:.3} s cpu {:.2} s",
+        t0.elapsed().as_secs_f64(),
+        cpu_seconds() - c0
+    );
+    let (t0, c0) = (std::time::Instant::now(), cpu_seconds());
+    for _ in 0..20 {
+        k::e_step(a, &lp, &lc, &mut post);
+    }
+    eprintln!(
+        "e_step x20: wall {:.3} s cpu {:.2} s",
+        t0.elapsed().as_secs_f64(),
+        cpu_seconds() - c0
+    );
+}

@@ -380,88 +380,303 @@ fn read_header(
     Err(Error::format(path, format!("empty file: {usage}")))
 }
 
-/// Interns keys of one chunk in order of first appearance.
-struct LocalInterner<'a> {
-    map: HashMap<Cow<'a, [u8]>, u32, FxBuild>,
-    keys: Vec<Cow<'a, [u8]>>,
-    last: Option<(&'a [u8], u32)>,
+/// Bytes `b` (at most 8) as a little-endian integer, without a call to `memcpy`: overlapping
+/// fixed-size loads hold the same bytes at the same places.
+#[inline(always)]
+fn load_le(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]) as u64;
+        lo | (hi << ((n - 4) * 8))
+    } else if n > 0 {
+        (b[0] as u64) | ((b[n / 2] as u64) << (n / 2 * 8)) | ((b[n - 1] as u64) << ((n - 1) * 8))
+    } else {
+        0
+    }
 }
 
-impl<'a> LocalInterner<'a> {
-    fn new() -> Self {
-        LocalInterner {
-            map: HashMap::default(),
-            keys: Vec::new(),
-            last: None,
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// Hash of a short byte string (FxHash-style words, then a final mix).
+#[inline]
+fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = (b.len() as u64).wrapping_mul(FX_K);
+    let mut at = 0;
+    while at + 8 <= b.len() {
+        h = (h.rotate_left(5) ^ word(b, at)).wrapping_mul(FX_K);
+        at += 8;
+    }
+    if at < b.len() {
+        h = (h.rotate_left(5) ^ load_le(&b[at..])).wrapping_mul(FX_K);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// Byte-string equality without a call to `memcmp` for the short keys ids usually are.
+#[inline(always)]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n <= 8 {
+        load_le(a) == load_le(b)
+    } else if n <= 16 {
+        word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
+    } else {
+        a == b
+    }
+}
+
+/// Interns byte strings: ids in order of first appearance, keys copied into one arena, an
+/// open-addressing table of `(hash tag, id)` with the full hashes kept (so growing and merging
+/// never rehash keys).
+#[derive(Default)]
+struct Interner {
+    /// Per slot: `(high 32 bits of the hash) << 32 | (id + 1)`, 0 = empty; a power of two long.
+    slots: Vec<u64>,
+    hashes: Vec<u64>,
+    /// Key `i` is `arena[offs[i]..offs[i + 1]]`.
+    offs: Vec<usize>,
+    arena: Vec<u8>,
+    /// The last key interned (rows often repeat the previous row's task).
+    last: Option<u32>,
+}
+
+impl Interner {
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    #[inline(always)]
+    fn key(&self, id: usize) -> &[u8] {
+        &self.arena[self.offs[id]..self.offs[id + 1]]
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(64);
+        let mask = cap - 1;
+        let mut slots = vec![0u64; cap];
+        for (id, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (h & 0xffff_ffff_0000_0000) | (id as u64 + 1);
+        }
+        self.slots = slots;
+    }
+
+    /// The id of `key` (hash `h`), adding it when new. `None` past 2^32 - 2 keys.
+    #[inline]
+    fn intern_hashed(&mut self, key: &[u8], h: u64) -> Option<u32> {
+        if self.offs.is_empty() {
+            self.offs.push(0);
+        }
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let tag = h & 0xffff_ffff_0000_0000;
+        let mut i = h as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                let id = u32::try_from(self.len())
+                    .ok()
+                    .filter(|&v| v < u32::MAX - 1)?;
+                self.slots[i] = tag | (id as u64 + 1);
+                self.hashes.push(h);
+                self.arena.extend_from_slice(key);
+                self.offs.push(self.arena.len());
+                return Some(id);
+            }
+            if s & 0xffff_ffff_0000_0000 == tag {
+                let id = (s as u32 - 1) as usize;
+                if same_key(self.key(id), key) {
+                    return Some(id as u32);
+                }
+            }
+            i = (i + 1) & mask;
         }
     }
 
     #[inline]
-    fn intern(&mut self, key: Cow<'a, [u8]>) -> u32 {
-        if let (Some((k, id)), Cow::Borrowed(b)) = (self.last, &key) {
-            if k == *b {
-                return id;
+    fn intern(&mut self, key: &[u8]) -> Option<u32> {
+        if let Some(last) = self.last {
+            if same_key(self.key(last as usize), key) {
+                return Some(last);
             }
         }
-        let id = match self.map.get(key.as_ref()) {
-            Some(&id) => id,
-            None => {
-                let id = self.keys.len() as u32;
-                self.keys.push(key.clone());
-                self.map.insert(key.clone(), id);
-                id
-            }
-        };
-        if let Cow::Borrowed(b) = key {
-            self.last = Some((b, id));
-        }
-        id
+        let id = self.intern_hashed(key, hash_bytes(key))?;
+        self.last = Some(id);
+        Some(id)
     }
 }
 
-/// The keys of all files, in order of first appearance.
-#[derive(Default)]
-struct GlobalInterner {
-    map: HashMap<Box<str>, u32, FxBuild>,
-}
-
-impl GlobalInterner {
-    fn remap(&mut self, keys: &[Cow<[u8]>]) -> std::result::Result<Vec<u32>, String> {
-        let mut ids = Vec::with_capacity(keys.len());
-        for k in keys {
-            let s = std::str::from_utf8(k).map_err(|_| format!("`{}` is not UTF-8", show(k)))?;
-            let id = match self.map.get(s) {
-                Some(&id) => id,
-                None => {
-                    let id = u32::try_from(self.map.len())
-                        .map_err(|_| "more than 2^32 distinct ids".to_string())?;
-                    self.map.insert(s.into(), id);
-                    id
+/// Global ids for the keys of several interners (chunks in file order): ids in order of first
+/// appearance, as if one interner had seen all rows. Returns per interner its local id -> global
+/// id map, and the names by global id.
+///
+/// Parallel and cache-friendly: keys are split into shards by hash; each shard finds, for each of
+/// its keys, the first (chunk, local id) holding it; new keys are then numbered chunk by chunk.
+fn dedupe(locals: &[&Interner]) -> Option<(Vec<Vec<u32>>, Vec<String>)> {
+    let total: usize = locals.iter().map(|l| l.len()).sum();
+    let shards: usize = if total < 1 << 14 { 1 } else { 64 };
+    let shard_of = |h: u64| ((h >> 40) as usize) & (shards - 1);
+    // Local ids of each interner, bucketed by shard (ascending within a bucket).
+    let buckets: Vec<Vec<Vec<u32>>> = locals
+        .par_iter()
+        .map(|l| {
+            let mut b = vec![Vec::new(); shards];
+            for (i, &h) in l.hashes.iter().enumerate() {
+                b[shard_of(h)].push(i as u32);
+            }
+            b
+        })
+        .collect();
+    // Per shard: for each (interner, local id) in order, the first (interner, local id) with the
+    // same key. Entries are listed interner by interner.
+    let firsts: Vec<Vec<(u32, u32)>> = (0..shards)
+        .into_par_iter()
+        .map(|sh| {
+            let n: usize = buckets.iter().map(|b| b[sh].len()).sum();
+            let mut seen = Interner::default();
+            let mut owner: Vec<(u32, u32)> = Vec::new();
+            let mut out = Vec::with_capacity(n);
+            for (li, l) in locals.iter().enumerate() {
+                for &id in &buckets[li][sh] {
+                    let g = seen.intern_hashed(l.key(id as usize), l.hashes[id as usize])?;
+                    if g as usize == owner.len() {
+                        owner.push((li as u32, id));
+                    }
+                    out.push(owner[g as usize]);
                 }
-            };
-            ids.push(id);
+            }
+            Some(out)
+        })
+        .collect::<Option<_>>()?;
+    // Back to per-interner arrays: first[li][id].
+    let mut cursor = vec![0usize; shards];
+    let mut starts: Vec<Vec<usize>> = Vec::with_capacity(locals.len());
+    for b in &buckets {
+        starts.push(cursor.clone());
+        for (sh, c) in cursor.iter_mut().enumerate() {
+            *c += b[sh].len();
         }
-        Ok(ids)
     }
-
-    fn into_names(self) -> Vec<String> {
-        let mut names = vec![String::new(); self.map.len()];
-        for (k, id) in self.map {
-            names[id as usize] = k.into_string();
+    let first: Vec<Vec<(u32, u32)>> = (0..locals.len())
+        .into_par_iter()
+        .map(|li| {
+            let mut f = vec![(0u32, 0u32); locals[li].len()];
+            for sh in 0..shards {
+                let ids = &buckets[li][sh];
+                let s = starts[li][sh];
+                for (k, &id) in ids.iter().enumerate() {
+                    f[id as usize] = firsts[sh][s + k];
+                }
+            }
+            f
+        })
+        .collect();
+    // Number the new keys interner by interner, in local id order.
+    let news: Vec<usize> = first
+        .par_iter()
+        .enumerate()
+        .map(|(li, f)| {
+            f.iter()
+                .enumerate()
+                .filter(|&(id, &o)| o == (li as u32, id as u32))
+                .count()
+        })
+        .collect();
+    let unique: usize = news.iter().sum();
+    if unique >= u32::MAX as usize {
+        return None;
+    }
+    let mut base = Vec::with_capacity(locals.len());
+    let mut acc = 0usize;
+    for n in &news {
+        base.push(acc);
+        acc += n;
+    }
+    let own: Vec<Vec<u32>> = first
+        .par_iter()
+        .enumerate()
+        .map(|(li, f)| {
+            let mut next = base[li] as u32;
+            f.iter()
+                .enumerate()
+                .map(|(id, &o)| {
+                    if o == (li as u32, id as u32) {
+                        next += 1;
+                        next - 1
+                    } else {
+                        u32::MAX
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let maps: Vec<Vec<u32>> = first
+        .par_iter()
+        .zip(own.par_iter())
+        .map(|(f, o)| {
+            f.iter()
+                .zip(o)
+                .map(|(&(l0, i0), &g)| {
+                    if g != u32::MAX {
+                        g
+                    } else {
+                        own[l0 as usize][i0 as usize]
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut names = vec![String::new(); unique];
+    {
+        let mut rest: &mut [String] = &mut names;
+        let mut parts = Vec::with_capacity(locals.len());
+        for n in &news {
+            let (a, b) = rest.split_at_mut(*n);
+            parts.push(a);
+            rest = b;
         }
-        names
+        parts.into_par_iter().enumerate().for_each(|(li, out)| {
+            let l = locals[li];
+            let mut k = 0;
+            for (id, &g) in own[li].iter().enumerate() {
+                if g != u32::MAX {
+                    out[k] = String::from_utf8_lossy(l.key(id)).into_owned();
+                    k += 1;
+                }
+            }
+        });
     }
+    Some((maps, names))
 }
+
+const TOO_MANY_IDS: &str = "more than 2^32 - 2 distinct tasks, workers or labels";
 
 /// One chunk's parsed answers with chunk-local ids.
-struct Chunk<'a> {
+struct Chunk {
     task: Vec<u32>,
     worker: Vec<u32>,
     label: Vec<u32>,
     confidence: Vec<f32>,
-    tasks: LocalInterner<'a>,
-    workers: LocalInterner<'a>,
-    labels: LocalInterner<'a>,
+    tasks: Interner,
+    workers: Interner,
+    labels: Interner,
 }
 
 type ChunkError = (usize, String);
@@ -479,22 +694,22 @@ fn parse_chunk<'a>(
     start: usize,
     end: usize,
     layout: Layout,
-) -> std::result::Result<Chunk<'a>, ChunkError> {
+) -> std::result::Result<Chunk, ChunkError> {
     if let Err(e) = std::str::from_utf8(&buf[start..end]) {
         return Err((
             start + e.valid_up_to(),
             "the file is not valid UTF-8".into(),
         ));
     }
-    let rows_guess = (end - start) / 16 + 1;
+    let rows_guess = (end - start) / 10 + 1;
     let mut c = Chunk {
         task: Vec::with_capacity(rows_guess),
         worker: Vec::with_capacity(rows_guess),
         label: Vec::with_capacity(rows_guess),
         confidence: Vec::new(),
-        tasks: LocalInterner::new(),
-        workers: LocalInterner::new(),
-        labels: LocalInterner::new(),
+        tasks: Interner::default(),
+        workers: Interner::default(),
+        labels: Interner::default(),
     };
     let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.fields.max(4));
     let mut pos = start;
@@ -537,12 +752,19 @@ fn parse_chunk<'a>(
                 }
             }
         }
+        let too_many = || (row, TOO_MANY_IDS.to_string());
         c.task
-            .push(c.tasks.intern(std::mem::take(&mut fields[layout.task])));
-        c.worker
-            .push(c.workers.intern(std::mem::take(&mut fields[layout.worker])));
-        c.label
-            .push(c.labels.intern(std::mem::take(&mut fields[layout.label])));
+            .push(c.tasks.intern(&fields[layout.task]).ok_or_else(too_many)?);
+        c.worker.push(
+            c.workers
+                .intern(&fields[layout.worker])
+                .ok_or_else(too_many)?,
+        );
+        c.label.push(
+            c.labels
+                .intern(&fields[layout.label])
+                .ok_or_else(too_many)?,
+        );
     }
     Ok(c)
 }
@@ -588,42 +810,79 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
     if paths.is_empty() {
         return Err(Error::Invalid("no votes file given".into()));
     }
-    let mut tasks = GlobalInterner::default();
-    let mut workers = GlobalInterner::default();
-    let mut labels = GlobalInterner::default();
-    let mut table = VoteTable::default();
+    // Parse every file into chunks with chunk-local ids, then give global ids to all at once.
+    let mut chunks: Vec<Chunk> = Vec::new();
     for path in paths {
         let path = path.as_ref();
         let buf = read_file(path)?;
-        read_one(
-            path,
-            &buf,
-            &mut tasks,
-            &mut workers,
-            &mut labels,
-            &mut table,
-        )?;
+        chunks.extend(read_one(path, &buf)?);
     }
-    let rows = table.len() as u64;
-    table.tasks = tasks.into_names();
-    table.workers = workers.into_names();
-    sort_classes(&mut table, labels.into_names());
+    let too_many = || Error::Invalid(format!("{TOO_MANY_IDS} in {} files", paths.len()));
+    let ids = |pick: fn(&Chunk) -> &Interner| {
+        let locals: Vec<&Interner> = chunks.iter().map(pick).collect();
+        dedupe(&locals)
+    };
+    let (task_maps, task_names) = ids(|c| &c.tasks).ok_or_else(too_many)?;
+    let (worker_maps, worker_names) = ids(|c| &c.workers).ok_or_else(too_many)?;
+    let (label_maps, label_names) = ids(|c| &c.labels).ok_or_else(too_many)?;
+    let rows: usize = chunks.iter().map(|c| c.task.len()).sum();
+    let mut table = VoteTable {
+        task: vec![0; rows],
+        worker: vec![0; rows],
+        label: vec![0; rows],
+        confidence: vec![1.0; rows],
+        tasks: task_names,
+        workers: worker_names,
+        classes: Vec::new(),
+    };
+    {
+        let mut outs = Vec::with_capacity(chunks.len());
+        let (mut t, mut w, mut l, mut f) = (
+            &mut table.task[..],
+            &mut table.worker[..],
+            &mut table.label[..],
+            &mut table.confidence[..],
+        );
+        for c in &chunks {
+            let n = c.task.len();
+            let (t0, t1) = t.split_at_mut(n);
+            let (w0, w1) = w.split_at_mut(n);
+            let (l0, l1) = l.split_at_mut(n);
+            let (f0, f1) = f.split_at_mut(n);
+            outs.push((t0, w0, l0, f0));
+            (t, w, l, f) = (t1, w1, l1, f1);
+        }
+        outs.into_par_iter()
+            .zip(chunks.par_iter())
+            .enumerate()
+            .for_each(|(i, ((t, w, l, f), c))| {
+                let (mt, mw, ml) = (&task_maps[i], &worker_maps[i], &label_maps[i]);
+                for (o, &id) in t.iter_mut().zip(&c.task) {
+                    *o = mt[id as usize];
+                }
+                for (o, &id) in w.iter_mut().zip(&c.worker) {
+                    *o = mw[id as usize];
+                }
+                for (o, &id) in l.iter_mut().zip(&c.label) {
+                    *o = ml[id as usize];
+                }
+                if !c.confidence.is_empty() {
+                    f.copy_from_slice(&c.confidence);
+                }
+            });
+    }
+    drop(chunks);
+    sort_classes(&mut table, label_names);
     let duplicates = drop_duplicates(&mut table);
     Ok(LoadedVotes {
         table,
         duplicates,
-        rows,
+        rows: rows as u64,
     })
 }
 
-fn read_one(
-    path: &Path,
-    buf: &[u8],
-    tasks: &mut GlobalInterner,
-    workers: &mut GlobalInterner,
-    labels: &mut GlobalInterner,
-    table: &mut VoteTable,
-) -> Result<()> {
+/// Parses one file into chunks with chunk-local ids.
+fn read_one(path: &Path, buf: &[u8]) -> Result<Vec<Chunk>> {
     let (cols, fields, body) = read_header(
         path,
         buf,
@@ -638,85 +897,34 @@ fn read_one(
         label: cols[2].unwrap_or(0),
         confidence: cols[3],
     };
-    // Quoted fields may hold line ends: such files are parsed in one piece.
+    // Quoted fields may hold line ends: such files are parsed in one piece. Others in pieces of
+    // about 2 MB, so that each piece's tables stay in cache.
     let has_quotes = buf[body..].contains(&b'"');
     let parts = if has_quotes {
         1
     } else {
-        ((buf.len() - body) / (1 << 20)).clamp(1, rayon::current_num_threads() * 4)
+        ((buf.len() - body) / (2 << 20)).max(1)
     };
     let ranges = split_at_lines(buf, body, parts);
     let chunks: Vec<std::result::Result<Chunk, ChunkError>> = ranges
         .par_iter()
         .map(|&(s, e)| parse_chunk(buf, s, e, layout))
         .collect();
-    let row_error = |offset: usize, problem: String| Error::Row {
-        path: path.to_path_buf(),
-        line: line_of(buf, offset),
-        problem,
-    };
     let mut parsed = Vec::with_capacity(chunks.len());
     for c in chunks {
-        parsed.push(c.map_err(|(o, p)| row_error(o, p))?);
+        parsed.push(c.map_err(|(offset, problem)| Error::Row {
+            path: path.to_path_buf(),
+            line: line_of(buf, offset),
+            problem,
+        })?);
     }
-    let rows: usize = parsed.iter().map(|c| c.task.len()).sum();
-    if rows == 0 {
+    if parsed.iter().all(|c| c.task.is_empty()) {
         return Err(Error::format(
             path,
             "no answers after the header (expected rows task,worker,label[,confidence])",
         ));
     }
-    // Chunk-local ids to global ids, chunk by chunk in file order (keeps first-appearance order).
-    let mut maps = Vec::with_capacity(parsed.len());
-    for c in &parsed {
-        let err = |p: String| Error::format(path, p);
-        maps.push((
-            tasks.remap(&c.tasks.keys).map_err(err)?,
-            workers.remap(&c.workers.keys).map_err(err)?,
-            labels.remap(&c.labels.keys).map_err(err)?,
-        ));
-    }
-    let base = table.len();
-    table.task.resize(base + rows, 0);
-    table.worker.resize(base + rows, 0);
-    table.label.resize(base + rows, 0);
-    table.confidence.resize(base + rows, 1.0);
-    let mut outs = Vec::with_capacity(parsed.len());
-    {
-        let (mut t, mut w, mut l, mut f) = (
-            &mut table.task[base..],
-            &mut table.worker[base..],
-            &mut table.label[base..],
-            &mut table.confidence[base..],
-        );
-        for c in &parsed {
-            let n = c.task.len();
-            let (t0, t1) = t.split_at_mut(n);
-            let (w0, w1) = w.split_at_mut(n);
-            let (l0, l1) = l.split_at_mut(n);
-            let (f0, f1) = f.split_at_mut(n);
-            outs.push((t0, w0, l0, f0));
-            (t, w, l, f) = (t1, w1, l1, f1);
-        }
-    }
-    outs.into_par_iter()
-        .zip(parsed.par_iter())
-        .zip(maps.par_iter())
-        .for_each(|(((t, w, l, f), c), (mt, mw, ml))| {
-            for (o, &i) in t.iter_mut().zip(&c.task) {
-                *o = mt[i as usize];
-            }
-            for (o, &i) in w.iter_mut().zip(&c.worker) {
-                *o = mw[i as usize];
-            }
-            for (o, &i) in l.iter_mut().zip(&c.label) {
-                *o = ml[i as usize];
-            }
-            if !c.confidence.is_empty() {
-                f.copy_from_slice(&c.confidence);
-            }
-        });
-    Ok(())
+    Ok(parsed)
 }
 
 /// Orders class names: numerically when all are integers, else by bytes.
@@ -1046,26 +1254,49 @@ mod tests {
 
     #[test]
     fn parallel_chunks_agree_with_one_piece() {
+        // Several chunks, tasks recurring across chunks: ids follow first appearance.
         let d = tempfile::tempdir().unwrap();
         let mut s = String::from("task,worker,label\n");
-        for i in 0..200_000u32 {
-            s.push_str(&format!("t{},w{},{}\n", i / 3, (i * 7) % 101, i % 5));
+        let n = 700_000u64;
+        let task = |i: u64| {
+            if i.is_multiple_of(3) {
+                i / 3
+            } else {
+                (i * 7919) % 40_000
+            }
+        };
+        for i in 0..n {
+            s.push_str(&format!("t{},w{},{}\n", task(i), (i * 7) % 101, i % 5));
         }
         let a = write(d.path(), "a.csv", &s);
         let v = read_votes(&[&a]).unwrap();
-        assert_eq!(v.table.len(), 200_000);
-        assert_eq!(v.table.n_tasks(), 66_667);
-        for i in [0usize, 1, 99_999, 199_999] {
-            assert_eq!(
-                v.table.tasks[v.table.task[i] as usize],
-                format!("t{}", i / 3)
-            );
-            assert_eq!(
-                v.table.workers[v.table.worker[i] as usize],
-                format!("w{}", (i * 7) % 101)
-            );
-            assert_eq!(v.table.label[i] as usize, i % 5);
+        let t = &v.table;
+        assert_eq!(t.len() as u64 + v.duplicates, n);
+        let mut first = std::collections::HashSet::new();
+        let mut order = Vec::new();
+        for i in 0..n {
+            let k = task(i);
+            if first.insert(k) {
+                order.push(k);
+            }
         }
+        assert_eq!(t.n_tasks(), order.len());
+        for (id, k) in order.iter().enumerate() {
+            assert_eq!(t.tasks[id], format!("t{k}"));
+        }
+        assert_eq!(t.workers[0], "w0");
+        assert_eq!(t.workers[1], "w7");
+        assert_eq!(t.classes, vec!["0", "1", "2", "3", "4"]);
+        t.validate().unwrap();
+        // Rows keep their strings (check through the names).
+        let mut seen = std::collections::HashSet::new();
+        for r in 0..t.len() {
+            seen.insert((
+                t.tasks[t.task[r] as usize].clone(),
+                t.workers[t.worker[r] as usize].clone(),
+            ));
+        }
+        assert_eq!(seen.len(), t.len(), "no duplicate (task, worker) left");
     }
 
     #[test]
@@ -1146,5 +1377,35 @@ mod tests {
         let mut v: Vec<String> = ["b", "10", "a"].iter().map(|s| s.to_string()).collect();
         sort_class_names(&mut v);
         assert_eq!(v, vec!["10", "a", "b"]);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn short_key_helpers() {
+        let keys: Vec<Vec<u8>> = (0..=20)
+            .flat_map(|n| {
+                [
+                    (0..n).map(|i| b'a' + i as u8).collect::<Vec<u8>>(),
+                    (0..n).map(|i| b'a' + (i as u8 * 7) % 26).collect(),
+                ]
+            })
+            .collect();
+        for a in &keys {
+            if a.len() <= 8 {
+                let mut x = [0u8; 8];
+                x[..a.len()].copy_from_slice(a);
+                assert_eq!(load_le(a), u64::from_le_bytes(x));
+            }
+            for b in &keys {
+                assert_eq!(same_key(a, b), a == b, "{a:?} {b:?}");
+                if a == b {
+                    assert_eq!(hash_bytes(a), hash_bytes(b));
+                }
+            }
+        }
     }
 }
