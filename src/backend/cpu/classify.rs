@@ -245,3 +245,44 @@ mod tests {
         }
     }
 }
+
+/// Best-of-k throughput of every kernel, for quick A/B runs on a noisy machine:
+/// `cargo test --release --lib cpu::classify::speed -- --ignored --nocapture`
+/// (`cargo bench --bench classify` is the benchmark of record).
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn speed() {
+        let n: usize = std::env::var("SPEED_N").map_or(100_000, |v| v.parse().unwrap());
+        let items = crate::data::synth::generate(n, 1).pixels;
+        for workers in [1, 5] {
+            let mut model = Ensemble::zeros(workers, 10, 28, 28);
+            let mut rng = crate::data::synth::Rng::new(3);
+            model
+                .weight
+                .iter_mut()
+                .for_each(|w| *w = rng.range(-0.05, 0.05));
+            for isa in Isa::available() {
+                let mut out = Predictions::with_capacity(n, workers);
+                let mut best = f64::INFINITY;
+                for _ in 0..(1_500_000 / n).clamp(15, 1000) {
+                    out.labels.clear();
+                    out.confidence.clear();
+                    let t = Instant::now();
+                    classify_with(isa, &model, &items, &mut out).unwrap();
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                println!(
+                    "R{workers} {:>9}: {:6.2} M items/s (best run, {n} items, {} threads)",
+                    isa.name(),
+                    1e-6 * n as f64 / best,
+                    rayon::current_num_threads()
+                );
+            }
+        }
+    }
+}

@@ -64,6 +64,17 @@ impl Isa {
     }
 }
 
+impl Isa {
+    #[cfg(test)]
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2+fma",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
 impl PartialOrd for Isa {
     /// `Portable < Avx2 < Avx512`: a CPU that runs one runs all lower ones.
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -173,8 +184,22 @@ pub fn softmax(
     );
     #[cfg(target_arch = "x86_64")]
     if isa.min_with_best() == Isa::Avx512 {
+        assert!(
+            classes <= crate::model::MAX_CLASSES,
+            "at most MAX_CLASSES classes"
+        );
         // SAFETY: the CPU has avx512f/bw/vl (checked by `min_with_best`); sizes checked above.
         unsafe { x86::avx512::softmax(logits, bias, classes, labels, conf) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa.min_with_best() == Isa::Avx2 {
+        assert!(
+            classes <= crate::model::MAX_CLASSES,
+            "at most MAX_CLASSES classes"
+        );
+        // SAFETY: the CPU has avx2 and fma (checked by `min_with_best`); sizes checked above.
+        unsafe { x86::avx2::softmax(logits, bias, classes, labels, conf) };
         return;
     }
     let _ = isa;
@@ -230,9 +255,9 @@ mod x86 {
 
     /// Calls `$f::<$i, G>($t)` for the runtime group size `$g`, one of the sizes listed.
     macro_rules! by_group {
-        ($f:ident, $i:literal, $g:expr, $t:expr, [$($n:literal)*]) => {
+        ($f:ident, $i:expr, $g:expr, $t:expr, [$($n:literal)*]) => {
             match $g {
-                $($n => $f::<$i, $n>($t),)*
+                $($n => $f::<{ $i }, $n>($t),)*
                 g => unreachable!("group of {g} rows"),
             }
         };
@@ -241,7 +266,7 @@ mod x86 {
     /// Sweeps the block once per row group, two items per tile (one for an odd last item).
     /// `$tile::<I, G>(Tile)` computes one tile, for `G` one of `$sizes` (1 up to `$max`).
     macro_rules! sweep {
-        ($tile:ident, $max:expr, $sizes:tt, $block:expr, $d:expr, $weight:expr, $rows:expr, $logits:expr) => {{
+        ($tile:ident, $items:expr, $max:expr, $sizes:tt, $block:expr, $d:expr, $weight:expr, $rows:expr, $logits:expr) => {{
             let (block, d, weight, rows, logits): (&[u8], usize, &[f32], usize, &mut [f32]) =
                 ($block, $d, $weight, $rows, $logits);
             let n = block.len() / d;
@@ -251,7 +276,7 @@ mod x86 {
                 while i < n {
                     // Items stream from memory: ask for the ones PREFETCH_ITEMS ahead now.
                     let ahead = ((i + PREFETCH_ITEMS) * d).min(block.len());
-                    prefetch(&block[ahead..(ahead + 2 * d).min(block.len())]);
+                    prefetch(&block[ahead..(ahead + $items * d).min(block.len())]);
                     let t = Tile {
                         x: block[i * d..].as_ptr(),
                         d,
@@ -259,9 +284,9 @@ mod x86 {
                         out: logits[i * rows + first..].as_mut_ptr(),
                         stride: rows,
                     };
-                    if i + 2 <= n {
-                        by_group!($tile, 2, g, t, $sizes);
-                        i += 2;
+                    if i + $items <= n {
+                        by_group!($tile, $items, g, t, $sizes);
+                        i += $items;
                     } else {
                         by_group!($tile, 1, g, t, $sizes);
                         i += 1;
@@ -276,6 +301,8 @@ mod x86 {
 
         /// Rows per tile: 2 items x 12 rows = 24 accumulators of the 32 zmm registers.
         pub const MAX_GROUP: usize = 12;
+        /// Items per tile.
+        pub const ITEMS: usize = 2;
         use std::arch::x86_64::*;
 
         /// See [`super::super::logits`].
@@ -294,7 +321,7 @@ mod x86 {
             // SAFETY (each tile): item i..i+I has I * d bytes in `block`, rows first..first+g
             // have g * d floats in `weight`, and the tile writes entries (i + a) * rows + first + j
             // for a < I, j < g, all inside `logits` (n * rows).
-            sweep!(tile, MAX_GROUP, [1 2 3 4 5 6 7 8 9 10 11 12], block, d, weight, rows, logits);
+            sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5 6 7 8 9 10 11 12], block, d, weight, rows, logits);
         }
 
         /// Widens 16 bytes (or the first `len` with a mask) to 16 f32.
@@ -409,55 +436,71 @@ mod x86 {
             )
         }
 
-        /// See [`super::super::softmax`]; 16 classes per vector, masked.
+        /// See [`super::super::softmax`]. Sixteen items per vector, one worker at a time: for each
+        /// class, a gather of that class's logit of 16 items; the running maximum takes a class
+        /// only when it is strictly larger, so ties go to the lowest class as in the scalar code.
         ///
         /// # Safety
-        /// The CPU must have avx512f/bw/vl; `bias` is `workers * classes` floats, `logits`
-        /// `n * workers * classes`, `labels` and `conf` at least `n * workers` entries.
+        /// The CPU must have avx512f/bw/vl; `bias` is `workers * classes` floats
+        /// (`classes <= MAX_CLASSES`), `logits` `n * workers * classes`, `labels` and `conf` at
+        /// least `n * workers` entries.
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
         pub unsafe fn softmax(
-            logits: &mut [f32],
+            logits: &[f32],
             bias: &[f32],
             classes: usize,
             labels: &mut [u32],
             conf: &mut [f32],
         ) {
-            let workers = bias.len() / classes;
-            let chunks = classes.div_ceil(16);
-            let mut zs = [_mm512_setzero_ps(); crate::model::MAX_CLASSES.div_ceil(16)];
-            assert!(chunks <= zs.len(), "at most MAX_CLASSES classes");
-            for (k, z) in logits.chunks_exact(classes).enumerate() {
-                let b = &bias[(k % workers) * classes..][..classes];
-                let mut top = _mm512_set1_ps(f32::NEG_INFINITY);
-                for (q, zq) in zs[..chunks].iter_mut().enumerate() {
-                    let len = (classes - 16 * q).min(16);
-                    let m: __mmask16 = ((1u32 << len) - 1) as __mmask16;
-                    // SAFETY: the mask selects the `len` entries left in `z` and `b` from 16q.
-                    let (zv, bv) = unsafe {
-                        (
-                            _mm512_mask_loadu_ps(top, m, z.as_ptr().add(16 * q)),
-                            _mm512_maskz_loadu_ps(m, b.as_ptr().add(16 * q)),
-                        )
-                    };
-                    *zq = _mm512_add_ps(zv, bv);
-                    top = _mm512_max_ps(top, *zq);
-                }
-                let max = _mm512_reduce_max_ps(top);
-                let maxv = _mm512_set1_ps(max);
-                let mut label = 0;
-                let mut sum = _mm512_setzero_ps();
-                for (q, &zq) in zs[..chunks].iter().enumerate().rev() {
-                    let len = (classes - 16 * q).min(16);
-                    let m: __mmask16 = ((1u32 << len) - 1) as __mmask16;
-                    let hit = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(m, zq, maxv);
-                    if hit != 0 {
-                        label = 16 * q as u32 + hit.trailing_zeros();
+            let rows = bias.len();
+            let workers = rows / classes;
+            let n = logits.len() / rows;
+            assert!(classes <= crate::model::MAX_CLASSES);
+            // Gathers take i32 offsets: a block of items is far below 2^31 floats.
+            assert!(logits.len() < i32::MAX as usize, "block too large");
+            let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+            let step = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(rows as i32));
+            let mut z = [_mm512_setzero_ps(); crate::model::MAX_CLASSES];
+            let mut label = [0u32; 16];
+            let mut p = [0f32; 16];
+            for i in (0..n).step_by(16) {
+                let live = (n - i).min(16);
+                let m: __mmask16 = ((1u32 << live) - 1) as __mmask16;
+                for w in 0..workers {
+                    let base = logits[(i * rows + w * classes)..].as_ptr();
+                    let mut top = _mm512_set1_ps(f32::NEG_INFINITY);
+                    let mut best = _mm512_setzero_si512();
+                    for (c, zc) in z[..classes].iter_mut().enumerate() {
+                        // SAFETY: lane l reads logits[(i + l) * rows + w * classes + c], inside
+                        // `logits` for the `live` lanes selected by `m`; other lanes read nothing.
+                        let v = unsafe {
+                            _mm512_mask_i32gather_ps::<4>(
+                                _mm512_setzero_ps(),
+                                m,
+                                step,
+                                base.add(c),
+                            )
+                        };
+                        *zc = _mm512_add_ps(v, _mm512_set1_ps(bias[w * classes + c]));
+                        let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(*zc, top);
+                        top = _mm512_mask_mov_ps(top, more, *zc);
+                        best = _mm512_mask_mov_epi32(best, more, _mm512_set1_epi32(c as i32));
                     }
-                    let e = exp(_mm512_sub_ps(zq, maxv));
-                    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+                    let mut sum = _mm512_setzero_ps();
+                    for &zc in &z[..classes] {
+                        sum = _mm512_add_ps(sum, exp(_mm512_sub_ps(zc, top)));
+                    }
+                    let inv = _mm512_div_ps(_mm512_set1_ps(1.0), sum);
+                    // SAFETY: 16 lanes into local arrays of 16.
+                    unsafe {
+                        _mm512_storeu_si512(label.as_mut_ptr() as *mut __m512i, best);
+                        _mm512_storeu_ps(p.as_mut_ptr(), inv);
+                    }
+                    for l in 0..live {
+                        labels[(i + l) * workers + w] = label[l];
+                        conf[(i + l) * workers + w] = p[l];
+                    }
                 }
-                labels[k] = label;
-                conf[k] = 1.0 / _mm512_reduce_add_ps(sum);
             }
         }
 
@@ -497,6 +540,8 @@ mod x86 {
 
         /// Rows per tile: 2 items x 5 rows = 10 accumulators of the 16 ymm registers.
         pub const MAX_GROUP: usize = 5;
+        /// Items per tile.
+        pub const ITEMS: usize = 2;
         use std::arch::x86_64::*;
 
         /// See [`super::super::logits`].
@@ -513,7 +558,7 @@ mod x86 {
             logits: &mut [f32],
         ) {
             // SAFETY: as for the avx512 sweep.
-            sweep!(tile, MAX_GROUP, [1 2 3 4 5], block, d, weight, rows, logits);
+            sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5], block, d, weight, rows, logits);
         }
 
         /// Widens 8 bytes to 8 f32.
@@ -589,6 +634,104 @@ mod x86 {
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.add(a * stride), G) };
                 dst.copy_from_slice(&lanes[..G]);
             }
+        }
+
+        /// As the avx512 softmax, eight items per vector.
+        ///
+        /// # Safety
+        /// The CPU must have avx2 and fma; sizes as for the avx512 softmax.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn softmax(
+            logits: &[f32],
+            bias: &[f32],
+            classes: usize,
+            labels: &mut [u32],
+            conf: &mut [f32],
+        ) {
+            let rows = bias.len();
+            let workers = rows / classes;
+            let n = logits.len() / rows;
+            assert!(classes <= crate::model::MAX_CLASSES);
+            // Gathers take i32 offsets: a block of items is far below 2^31 floats.
+            assert!(logits.len() < i32::MAX as usize, "block too large");
+            let lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+            let step = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(rows as i32));
+            let mut z = [_mm256_setzero_ps(); crate::model::MAX_CLASSES];
+            let mut label = [0u32; 8];
+            let mut p = [0f32; 8];
+            for i in (0..n).step_by(8) {
+                let live = (n - i).min(8);
+                let m =
+                    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(live as i32), lanes));
+                for w in 0..workers {
+                    let base = logits[(i * rows + w * classes)..].as_ptr();
+                    let mut top = _mm256_set1_ps(f32::NEG_INFINITY);
+                    let mut best = _mm256_setzero_si256();
+                    for (c, zc) in z[..classes].iter_mut().enumerate() {
+                        // SAFETY: lane l reads logits[(i + l) * rows + w * classes + c], inside
+                        // `logits` for the `live` lanes selected by `m`; other lanes read nothing.
+                        let v = unsafe {
+                            _mm256_mask_i32gather_ps::<4>(_mm256_setzero_ps(), base.add(c), step, m)
+                        };
+                        *zc = _mm256_add_ps(v, _mm256_set1_ps(bias[w * classes + c]));
+                        let more = _mm256_cmp_ps::<_CMP_GT_OQ>(*zc, top);
+                        top = _mm256_blendv_ps(top, *zc, more);
+                        best = _mm256_castps_si256(_mm256_blendv_ps(
+                            _mm256_castsi256_ps(best),
+                            _mm256_castsi256_ps(_mm256_set1_epi32(c as i32)),
+                            more,
+                        ));
+                    }
+                    let mut sum = _mm256_setzero_ps();
+                    for &zc in &z[..classes] {
+                        sum = _mm256_add_ps(sum, exp(_mm256_sub_ps(zc, top)));
+                    }
+                    let inv = _mm256_div_ps(_mm256_set1_ps(1.0), sum);
+                    // SAFETY: 8 lanes into local arrays of 8.
+                    unsafe {
+                        _mm256_storeu_si256(label.as_mut_ptr() as *mut __m256i, best);
+                        _mm256_storeu_ps(p.as_mut_ptr(), inv);
+                    }
+                    for l in 0..live {
+                        labels[(i + l) * workers + w] = label[l];
+                        conf[(i + l) * workers + w] = p[l];
+                    }
+                }
+            }
+        }
+
+        /// `e^x` as the avx512 one; `2^n` is built in the exponent bits.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn exp(x: __m256) -> __m256 {
+            let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+            let x = _mm256_min_ps(x, _mm256_set1_ps(88.0));
+            let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+            );
+            let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+            let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+            let mut p = _mm256_set1_ps(1.987_569_1e-4);
+            for c in [
+                1.398_199_9e-3,
+                8.333_452e-3,
+                4.166_579_6e-2,
+                0.166_666_65,
+                0.5,
+            ] {
+                p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+            }
+            let p = _mm256_fmadd_ps(
+                _mm256_mul_ps(p, r),
+                r,
+                _mm256_add_ps(r, _mm256_set1_ps(1.0)),
+            );
+            // n is in [-126, 127]: 2^n is a normal float with exponent field n + 127.
+            let two_n = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+                _mm256_cvtps_epi32(n),
+                _mm256_set1_epi32(127),
+            ));
+            _mm256_mul_ps(p, _mm256_castsi256_ps(two_n))
         }
 
         /// Lane `j` of the result is the sum of the 8 lanes of `acc[j]` (zero for `j >= G`), in a
