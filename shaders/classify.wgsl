@@ -1,9 +1,15 @@
 // Dense softmax classification of a batch of items by every worker of an ensemble.
 // GPU twin of src/backend/cpu/classify.rs; driven by src/backend/gpu/classify.rs.
 //
-// Two entry points, run one after the other in the same compute pass:
+// Entry points, run one after the other in the same compute pass:
 //   `logits`:  L[i, j] = (sum_k x[i, k] * W[j, k]) / 255 for every item i and weight row j
 //              (j = worker * classes + class), a tiled matrix product in workgroup memory.
+//              The kernel for hardware GPUs.
+//   `logits_regs`: the same L, register-blocked for CPU implementations of the API (lavapipe,
+//              llvmpipe): no workgroup memory and no barriers; each invocation keeps 8 items x
+//              10 rows of logits in registers and reads the weights at addresses that are the
+//              same for every invocation of the workgroup (one scalar load, broadcast). Either
+//              kernel computes bit-identical logits.
 //   `softmax`: per (item, worker): + bias, argmax (ties to the lowest class), softmax
 //              probability of the winner.
 //
@@ -41,6 +47,15 @@ const TILE_WORDS: u32 = 8u;
 // Steps per KBLOCK = 256 features (the CPU twin's k block).
 const STEPS_PER_BLOCK: u32 = 8u;
 const SOFTMAX_GROUP: u32 = 64u;
+// Keep in sync with REG_ITEMS, REG_ROWS and REG_GROUP in src/backend/gpu/layout.rs.
+// Items per `logits_regs` invocation.
+const REG_ITEMS: u32 = 8u;
+// Weight rows per `logits_regs` workgroup (y of the dispatch: one chunk of rows per y).
+const REG_ROWS: u32 = 10u;
+// Invocations per `logits_regs` workgroup.
+const REG_GROUP: u32 = 16u;
+// Features per KBLOCK, in packed words.
+const WORDS_PER_BLOCK: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: ClassifyParams;
 @group(0) @binding(1) var<storage, read> items: array<u32>;
@@ -49,6 +64,10 @@ const SOFTMAX_GROUP: u32 = 64u;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> labels: array<u32>;
 @group(0) @binding(6) var<storage, read_write> confidence: array<f32>;
+// The weights for `logits_regs`, by chunks of REG_ROWS rows: weight_t[(c * words * 4 + k) * 3 + g]
+// holds rows c * REG_ROWS + 4g .. 4g + 3 (g = 2: two rows, then zeros) of feature k. Features
+// are padded with zero weights to whole words, rows to whole chunks.
+@group(0) @binding(7) var<storage, read> weight_t: array<vec4<f32>>;
 
 // xs[k * 16 + g] holds feature k of items 4g .. 4g + 3 of the tile.
 var<workgroup> xs: array<vec4<f32>, 512>;
@@ -185,6 +204,149 @@ fn logits(
             }
         }
     }
+}
+
+// REG_ROWS = 10 logits of one item (rows 0-3, 4-7, 8-9 of a chunk).
+struct Rows {
+    lo: vec4<f32>,
+    mid: vec4<f32>,
+    hi: vec2<f32>,
+}
+
+// The logits of the REG_ITEMS = 8 items of one `logits_regs` invocation.
+struct RegBlock {
+    a0: Rows,
+    a1: Rows,
+    a2: Rows,
+    a3: Rows,
+    a4: Rows,
+    a5: Rows,
+    a6: Rows,
+    a7: Rows,
+}
+
+const ZERO_ROWS = Rows(vec4<f32>(0.0), vec4<f32>(0.0), vec2<f32>(0.0));
+const ZERO_BLOCK = RegBlock(
+    ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS,
+);
+
+// acc + x * w, row by row (one fused multiply-add per logit, as in `logits`).
+fn fma_rows(x: f32, w: Rows, acc: Rows) -> Rows {
+    return Rows(
+        fma(vec4<f32>(x), w.lo, acc.lo),
+        fma(vec4<f32>(x), w.mid, acc.mid),
+        fma(vec2<f32>(x), w.hi, acc.hi),
+    );
+}
+
+// One feature (byte b of the current word of each item) into the 8 x 10 block; the weights of
+// the feature start at weight_t[at]. `b` is a constant at every call, so the shifts are too.
+fn reg_feature(at: u32, b: u32, lo: vec4<u32>, hi: vec4<u32>, acc: RegBlock) -> RegBlock {
+    let w2 = weight_t[at + 2u];
+    let w = Rows(weight_t[at], weight_t[at + 1u], w2.xy);
+    let xl = vec4<f32>((lo >> vec4<u32>(8u * b)) & vec4<u32>(0xffu));
+    let xh = vec4<f32>((hi >> vec4<u32>(8u * b)) & vec4<u32>(0xffu));
+    return RegBlock(
+        fma_rows(xl.x, w, acc.a0),
+        fma_rows(xl.y, w, acc.a1),
+        fma_rows(xl.z, w, acc.a2),
+        fma_rows(xl.w, w, acc.a3),
+        fma_rows(xh.x, w, acc.a4),
+        fma_rows(xh.y, w, acc.a5),
+        fma_rows(xh.z, w, acc.a6),
+        fma_rows(xh.w, w, acc.a7),
+    );
+}
+
+// The KBLOCK fold of `logits`: total = block * inv255 for the first block, then
+// total = fma(inv255, block, total).
+fn fold_rows(first: bool, acc: Rows, tot: Rows, s: f32) -> Rows {
+    if (first) {
+        return Rows(acc.lo * s, acc.mid * s, acc.hi * s);
+    }
+    return Rows(
+        fma(vec4<f32>(s), acc.lo, tot.lo),
+        fma(vec4<f32>(s), acc.mid, tot.mid),
+        fma(vec2<f32>(s), acc.hi, tot.hi),
+    );
+}
+
+fn fold_block(first: bool, a: RegBlock, t: RegBlock, s: f32) -> RegBlock {
+    return RegBlock(
+        fold_rows(first, a.a0, t.a0, s),
+        fold_rows(first, a.a1, t.a1, s),
+        fold_rows(first, a.a2, t.a2, s),
+        fold_rows(first, a.a3, t.a3, s),
+        fold_rows(first, a.a4, t.a4, s),
+        fold_rows(first, a.a5, t.a5, s),
+        fold_rows(first, a.a6, t.a6, s),
+        fold_rows(first, a.a7, t.a7, s),
+    );
+}
+
+// Writes the logits of item i, rows row0 .. row0 + 9, skipping items and rows past the end.
+fn store_rows(i: u32, row0: u32, t: Rows) {
+    let rows = params.rows;
+    if (i >= params.n_items) {
+        return;
+    }
+    let v = array<f32, 10>(
+        t.lo.x, t.lo.y, t.lo.z, t.lo.w, t.mid.x, t.mid.y, t.mid.z, t.mid.w, t.hi.x, t.hi.y,
+    );
+    for (var r = 0u; r < REG_ROWS; r++) {
+        if (row0 + r < rows) {
+            logits_out[i * rows + row0 + r] = v[r];
+        }
+    }
+}
+
+// Invocation g of workgroup (x, c): items 8 * g .. 8 * g + 7 (global g) x rows
+// 10c .. 10c + 9. Same sums in the same order as `logits`, so the same bits.
+@compute @workgroup_size(16, 1, 1)
+fn logits_regs(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let words = params.words;
+    let s = params.inv255;
+    let chunk = wid.y;
+    let i0 = gid.x * REG_ITEMS;
+    // Items past the end read the last item (in bounds) and are not written.
+    let last = vec4<u32>(params.n_items - 1u);
+    let base_lo = min(vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u), last) * words;
+    let base_hi = min(vec4<u32>(i0) + vec4<u32>(4u, 5u, 6u, 7u), last) * words;
+    // 3 vec4 per feature, 4 features per word.
+    let wbase = chunk * words * 12u;
+    var acc = ZERO_BLOCK;
+    var tot = ZERO_BLOCK;
+    var first = true;
+    for (var w = 0u; w < words; w++) {
+        let lo = vec4<u32>(
+            items[base_lo.x + w], items[base_lo.y + w], items[base_lo.z + w], items[base_lo.w + w],
+        );
+        let hi = vec4<u32>(
+            items[base_hi.x + w], items[base_hi.y + w], items[base_hi.z + w], items[base_hi.w + w],
+        );
+        let at = wbase + 12u * w;
+        acc = reg_feature(at, 0u, lo, hi, acc);
+        acc = reg_feature(at + 3u, 1u, lo, hi, acc);
+        acc = reg_feature(at + 6u, 2u, lo, hi, acc);
+        acc = reg_feature(at + 9u, 3u, lo, hi, acc);
+        if ((w + 1u) % WORDS_PER_BLOCK == 0u || w + 1u == words) {
+            tot = fold_block(first, acc, tot, s);
+            acc = ZERO_BLOCK;
+            first = false;
+        }
+    }
+    let row0 = chunk * REG_ROWS;
+    store_rows(i0, row0, tot.a0);
+    store_rows(i0 + 1u, row0, tot.a1);
+    store_rows(i0 + 2u, row0, tot.a2);
+    store_rows(i0 + 3u, row0, tot.a3);
+    store_rows(i0 + 4u, row0, tot.a4);
+    store_rows(i0 + 5u, row0, tot.a5);
+    store_rows(i0 + 6u, row0, tot.a6);
+    store_rows(i0 + 7u, row0, tot.a7);
 }
 
 // One invocation per (item, worker), item-major like the output. The dispatch may be 2-D when

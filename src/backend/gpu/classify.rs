@@ -1,8 +1,11 @@
 //! The classify kernels (`shaders/classify.wgsl`): pipelines, the model's resident buffers, the
 //! per-slot buffers of the scheduler ring, packing and the batch-size limits.
 
-use super::context::GpuContext;
-use super::layout::{dispatch_2d, ClassifyParams, SOFTMAX_GROUP, TILE_ITEMS, TILE_ROWS};
+use super::context::{AdapterReport, GpuContext};
+use super::layout::{
+    dispatch_2d, ClassifyParams, REG_GROUP, REG_ITEMS, REG_ROWS, SOFTMAX_GROUP, TILE_ITEMS,
+    TILE_ROWS,
+};
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, MAX_CLASSES};
 use std::borrow::Cow;
@@ -163,9 +166,46 @@ pub fn pack_items(items: &[u8], features: usize) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// The two classify pipelines.
+/// Which logits kernel a run uses. Both compute bit-identical logits (the same fused
+/// multiply-adds in the same order); they differ in how the work is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogitsKernel {
+    /// `auto`: `Registers` on a software adapter, `Tiled` on a GPU.
+    #[default]
+    Auto,
+    /// `logits`: 64 items x 16 rows per workgroup through workgroup memory, two barriers per
+    /// 32 features. What GPUs are built for.
+    Tiled,
+    /// `logits_regs`: 8 items x 10 rows per invocation in registers, weights read at
+    /// workgroup-uniform addresses, no workgroup memory, no barriers. What a CPU running the
+    /// API (lavapipe, llvmpipe: 8 invocations per AVX2 vector, workgroup memory and barriers
+    /// emulated) runs fastest, about 5x the tiled kernel there.
+    Registers,
+}
+
+impl LogitsKernel {
+    /// The kernel `self` means on the adapter `report` (`Auto` resolved).
+    pub fn resolve(self, report: &AdapterReport) -> LogitsKernel {
+        match self {
+            LogitsKernel::Auto if report.software => LogitsKernel::Registers,
+            LogitsKernel::Auto => LogitsKernel::Tiled,
+            k => k,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogitsKernel::Auto => "auto",
+            LogitsKernel::Tiled => "tiled",
+            LogitsKernel::Registers => "registers",
+        }
+    }
+}
+
+/// The classify pipelines.
 pub struct ClassifyKernel {
     logits: wgpu::ComputePipeline,
+    logits_regs: wgpu::ComputePipeline,
     softmax: wgpu::ComputePipeline,
 }
 
@@ -198,6 +238,7 @@ impl ClassifyKernel {
         let errors = ctx.health.error_count();
         let kernel = ClassifyKernel {
             logits: pipeline("logits"),
+            logits_regs: pipeline("logits_regs"),
             softmax: pipeline("softmax"),
         };
         if ctx.health.error_count() != errors {
@@ -211,31 +252,54 @@ impl ClassifyKernel {
     }
 }
 
-/// A model's weights and biases on the device.
+/// A model's weights (in the layout its logits kernel reads) and biases on the device.
 pub struct ModelBuffers {
     pub shape: ModelShape,
+    /// `Tiled` or `Registers`, never `Auto`.
+    pub kernel: LogitsKernel,
     weight: wgpu::Buffer,
     bias: wgpu::Buffer,
 }
 
-/// Checks that a model of `shape` fits the device's buffer limits (a clear error if not).
-pub fn check_fits(ctx: &GpuContext, shape: &ModelShape) -> Result<()> {
-    let bytes = (shape.rows * shape.features * 4) as u64;
+/// Bytes of the weight buffer `kernel` reads for a model of `shape`: the (R*C) x D matrix for
+/// `Tiled`; for `Registers`, chunks of REG_ROWS rows, each feature's rows padded to 12 (three
+/// vec4) and the features to whole words.
+pub fn weight_bytes(shape: &ModelShape, kernel: LogitsKernel) -> u64 {
+    match kernel {
+        LogitsKernel::Registers => {
+            let chunks = shape.rows.div_ceil(REG_ROWS as usize) as u64;
+            chunks * shape.words as u64 * 4 * 12 * 4
+        }
+        _ => (shape.rows * shape.features * 4) as u64,
+    }
+}
+
+/// Checks that a model of `shape` fits the device's buffer and dispatch limits with `kernel`
+/// (a clear error if not).
+pub fn check_fits(ctx: &GpuContext, shape: &ModelShape, kernel: LogitsKernel) -> Result<()> {
+    let kernel = kernel.resolve(&ctx.adapter);
+    let bytes = weight_bytes(shape, kernel);
     if bytes > ctx.max_binding() {
         return Err(Error::Gpu(format!(
-            "the model's weights ({bytes} bytes: {} rows x {} features) exceed this device's \
-             max_storage_buffer_binding_size / max_buffer_size ({} bytes) on {}",
+            "the model's weights ({bytes} bytes for the {} kernel: {} rows x {} features) \
+             exceed this device's max_storage_buffer_binding_size / max_buffer_size ({} bytes) \
+             on {}",
+            kernel.name(),
             shape.rows,
             shape.features,
             ctx.max_binding(),
             ctx.adapter.short()
         )));
     }
-    let row_groups = shape.rows.div_ceil(TILE_ROWS as usize);
+    let per_group = match kernel {
+        LogitsKernel::Registers => REG_ROWS,
+        _ => TILE_ROWS,
+    };
+    let row_groups = shape.rows.div_ceil(per_group as usize);
     let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
     if row_groups > max_dim {
         return Err(Error::Gpu(format!(
-            "the model's {} weight rows need {row_groups} workgroups of {TILE_ROWS} rows; \
+            "the model's {} weight rows need {row_groups} workgroups of {per_group} rows; \
              max_compute_workgroups_per_dimension is {max_dim} on {}",
             shape.rows,
             ctx.adapter.short()
@@ -244,10 +308,30 @@ pub fn check_fits(ctx: &GpuContext, shape: &ModelShape) -> Result<()> {
     Ok(())
 }
 
+/// The weights in the layout of `logits_regs`: `out[((c * words * 4 + k) * 12 + j]` is row
+/// `c * REG_ROWS + j` (j < REG_ROWS) of feature k; zero for j >= REG_ROWS, rows past the model
+/// and features past `features`.
+pub fn register_weights(model: &Ensemble) -> Vec<f32> {
+    let d = model.features();
+    let rows = model.rows();
+    let chunk = REG_ROWS as usize;
+    let feats = d.div_ceil(4) * 4;
+    let mut out = vec![0.0f32; rows.div_ceil(chunk) * feats * 12];
+    for (r, w) in model.weight.chunks_exact(d.max(1)).enumerate() {
+        let (c, j) = (r / chunk, r % chunk);
+        for (k, &v) in w.iter().enumerate() {
+            out[(c * feats + k) * 12 + j] = v;
+        }
+    }
+    out
+}
+
 impl ModelBuffers {
-    pub fn upload(ctx: &GpuContext, model: &Ensemble) -> Result<Self> {
+    /// Uploads `model` for `kernel` (`Auto` is resolved for the context's adapter).
+    pub fn upload(ctx: &GpuContext, model: &Ensemble, kernel: LogitsKernel) -> Result<Self> {
         let shape = ModelShape::of(model)?;
-        check_fits(ctx, &shape)?;
+        let kernel = kernel.resolve(&ctx.adapter);
+        check_fits(ctx, &shape, kernel)?;
         let init = |label, data: &[f32]| {
             ctx.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -256,9 +340,14 @@ impl ModelBuffers {
                     usage: wgpu::BufferUsages::STORAGE,
                 })
         };
+        let weight = match kernel {
+            LogitsKernel::Registers => init("weight_t", &register_weights(model)),
+            _ => init("weight", &model.weight),
+        };
         Ok(ModelBuffers {
             shape,
-            weight: init("weight", &model.weight),
+            kernel,
+            weight,
             bias: init("bias", &model.bias),
         })
     }
@@ -267,6 +356,8 @@ impl ModelBuffers {
 /// One slot of the scheduler ring: every buffer one batch in flight needs.
 pub struct Slot {
     pub capacity: usize,
+    /// The logits kernel of the model buffers the slot was built for.
+    kernel: LogitsKernel,
     params: wgpu::Buffer,
     items: wgpu::Buffer,
     labels: wgpu::Buffer,
@@ -313,13 +404,17 @@ impl Slot {
         let labels = buffer("labels", out, U::STORAGE | U::COPY_SRC);
         let confidence = buffer("confidence", out, U::STORAGE | U::COPY_SRC);
         let readback = buffer("readback", out * 2, U::MAP_READ | U::COPY_DST);
+        let (pipeline, weight_binding) = match model.kernel {
+            LogitsKernel::Registers => (&kernel.logits_regs, 7),
+            _ => (&kernel.logits, 2),
+        };
         let logits_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("logits"),
-            layout: &kernel.logits.get_bind_group_layout(0),
+            layout: &pipeline.get_bind_group_layout(0),
             entries: &[
                 bind_entry(0, &params),
                 bind_entry(1, &items),
-                bind_entry(2, &model.weight),
+                bind_entry(weight_binding, &model.weight),
                 bind_entry(3, &logits),
             ],
         });
@@ -336,6 +431,7 @@ impl Slot {
         });
         Slot {
             capacity,
+            kernel: model.kernel,
             params,
             items,
             labels,
@@ -386,13 +482,26 @@ impl Slot {
                 label: Some("classify"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&kernel.logits);
-            pass.set_bind_group(0, &self.logits_group, &[]);
-            pass.dispatch_workgroups(
-                (n as u32).div_ceil(TILE_ITEMS),
-                (shape.rows as u32).div_ceil(TILE_ROWS),
-                1,
-            );
+            match self.kernel {
+                LogitsKernel::Registers => {
+                    pass.set_pipeline(&kernel.logits_regs);
+                    pass.set_bind_group(0, &self.logits_group, &[]);
+                    pass.dispatch_workgroups(
+                        (n as u32).div_ceil(REG_ITEMS * REG_GROUP),
+                        (shape.rows as u32).div_ceil(REG_ROWS),
+                        1,
+                    );
+                }
+                _ => {
+                    pass.set_pipeline(&kernel.logits);
+                    pass.set_bind_group(0, &self.logits_group, &[]);
+                    pass.dispatch_workgroups(
+                        (n as u32).div_ceil(TILE_ITEMS),
+                        (shape.rows as u32).div_ceil(TILE_ROWS),
+                        1,
+                    );
+                }
+            }
             pass.set_pipeline(&kernel.softmax);
             pass.set_bind_group(0, &self.softmax_group, &[]);
             let groups = ((n * shape.workers) as u32).div_ceil(SOFTMAX_GROUP);
@@ -451,6 +560,136 @@ mod tests {
         assert_eq!(&p[..], &[1, 2, 3, 4, 5, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0]);
         let q = pack_items(&items[..8], 4);
         assert!(matches!(q, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn register_weights_are_chunks_of_rows_by_feature() {
+        // 2 workers x 7 classes = 14 rows (two chunks, the second short), 5 features (2 words).
+        let mut m = Ensemble::zeros(2, 7, 1, 5);
+        for (i, w) in m.weight.iter_mut().enumerate() {
+            *w = i as f32 + 1.0;
+        }
+        let t = register_weights(&m);
+        assert_eq!(t.len(), 2 * 8 * 12);
+        for r in 0..14 {
+            for k in 0..8 {
+                let (c, j) = (r / 10, r % 10);
+                let want = if k < 5 { m.weight[r * 5 + k] } else { 0.0 };
+                assert_eq!(t[(c * 8 + k) * 12 + j], want, "row {r} feature {k}");
+            }
+        }
+        // Padding rows (10, 11 of each feature, rows 14.. of the last chunk) stay zero.
+        assert_eq!(t.iter().filter(|&&v| v != 0.0).count(), 14 * 5);
+        let shape = ModelShape::of(&m).unwrap();
+        assert_eq!(
+            weight_bytes(&shape, LogitsKernel::Registers),
+            t.len() as u64 * 4
+        );
+    }
+
+    #[test]
+    fn register_kernel_constants_match_the_shader() {
+        let m = naga::front::wgsl::parse_str(SHADER).expect("classify.wgsl parses");
+        let constant = |name: &str| {
+            let (_, c) = m
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("const {name}"));
+            match m.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v,
+                ref e => panic!("{name} is {e:?}"),
+            }
+        };
+        assert_eq!(constant("REG_ITEMS"), REG_ITEMS);
+        assert_eq!(constant("REG_ROWS"), REG_ROWS);
+        assert_eq!(constant("REG_GROUP"), REG_GROUP);
+        assert_eq!(constant("WORDS_PER_BLOCK") * 4, 256);
+        let entry = m
+            .entry_points
+            .iter()
+            .find(|e| e.name == "logits_regs")
+            .expect("logits_regs");
+        assert_eq!(entry.workgroup_size, [REG_GROUP, 1, 1]);
+        // The shader's block holds REG_ITEMS x REG_ROWS logits: 8 x (4 + 4 + 2).
+        assert_eq!((REG_ITEMS, REG_ROWS), (8, 10));
+    }
+
+    /// The two logits kernels give the same bits on awkward shapes (items not a multiple of
+    /// a tile, rows not a multiple of a chunk, features not whole words or blocks), and agree
+    /// with the CPU up to near-ties.
+    #[test]
+    fn both_logits_kernels_give_the_same_bits() {
+        use crate::backend::gpu::testing::context_or_skip;
+        use crate::backend::gpu::{GpuBackend, GpuOptions, OnDeviceError};
+        use crate::backend::{Backend, Predictions};
+        use crate::data::synth::Rng;
+        let Some(ctx) = context_or_skip("both_logits_kernels_give_the_same_bits") else {
+            return;
+        };
+        let opts = |kernel, batch| GpuOptions {
+            kernel,
+            batch: Some(batch),
+            on_device_error: OnDeviceError::Fail,
+            ..Default::default()
+        };
+        let tiled =
+            GpuBackend::with_context(ctx, opts(LogitsKernel::Tiled, 300), "test").expect("backend");
+        let regs = tiled
+            .with_options(opts(LogitsKernel::Registers, 300))
+            .unwrap();
+        let regs_small = tiled
+            .with_options(opts(LogitsKernel::Registers, 7))
+            .unwrap();
+        let cpu = crate::backend::cpu::CpuBackend::default();
+        let mut rng = Rng::new(11);
+        for (workers, classes, h, w) in [
+            (1, 10, 28, 28),
+            (7, 3, 5, 5),
+            (2, 13, 1, 1030),
+            (3, 1, 3, 3),
+        ] {
+            let mut m = Ensemble::zeros(workers, classes, h, w);
+            m.weight
+                .iter_mut()
+                .for_each(|v| *v = rng.range(-0.05, 0.05));
+            m.bias.iter_mut().for_each(|v| *v = rng.range(-0.5, 0.5));
+            let d = m.features();
+            for n in [1usize, 7, 63, 64, 65, 129, 700] {
+                let items: Vec<u8> = (0..n * d).map(|_| rng.below(256) as u8).collect();
+                let run = |b: &dyn Backend| {
+                    let mut p = Predictions::default();
+                    b.classify(&m, &items, &mut p).expect("classify");
+                    p
+                };
+                let a = run(&tiled);
+                let b = run(&regs);
+                let c = run(&regs_small);
+                let tag = format!("R{workers} C{classes} D{d} n{n}");
+                assert_eq!(a.labels, b.labels, "{tag}: labels");
+                assert_eq!(a.labels, c.labels, "{tag}: labels (batch 7)");
+                let bits = |p: &Predictions| -> Vec<u32> {
+                    p.confidence.iter().map(|v| v.to_bits()).collect()
+                };
+                assert_eq!(bits(&a), bits(&b), "{tag}: confidence bits");
+                assert_eq!(bits(&a), bits(&c), "{tag}: confidence bits (batch 7)");
+                assert_eq!(regs.last_stats().unwrap().kernel, "registers");
+                let want = run(&cpu);
+                for (i, ((l, g), (cw, cg))) in want
+                    .labels
+                    .iter()
+                    .zip(&b.labels)
+                    .zip(want.confidence.iter().zip(&b.confidence))
+                    .enumerate()
+                {
+                    assert!(
+                        l == g || (*cw <= 0.5001 && *cg <= 0.5001) || classes == 1,
+                        "{tag}: row {i}: cpu {l} ({cw}) gpu {g} ({cg})"
+                    );
+                    assert!((cw - cg).abs() <= 1e-5, "{tag}: row {i}: {cw} vs {cg}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,15 @@ pub const TILE_ROWS: u32 = 16;
 /// Features per step of the `logits` kernel (a multiple of 4: whole packed words).
 /// Keep in sync with `TILE_K` in shaders/classify.wgsl.
 pub const TILE_K: u32 = 32;
+/// Items per invocation of `logits_regs` (the register-blocked kernel for software adapters).
+/// Keep in sync with `REG_ITEMS` in shaders/classify.wgsl.
+pub const REG_ITEMS: u32 = 8;
+/// Weight rows per `logits_regs` workgroup (one chunk of rows per y of the dispatch).
+/// Keep in sync with `REG_ROWS` in shaders/classify.wgsl.
+pub const REG_ROWS: u32 = 10;
+/// Invocations per `logits_regs` workgroup. Keep in sync with `REG_GROUP` and the
+/// `@workgroup_size` of `logits_regs` in shaders/classify.wgsl.
+pub const REG_GROUP: u32 = 16;
 /// Invocations per `softmax` workgroup. Keep in sync with `SOFTMAX_GROUP` in shaders/classify.wgsl.
 pub const SOFTMAX_GROUP: u32 = 64;
 /// Invocations per `accumulate`/`pick` workgroup. Keep in sync with `TALLY_GROUP` in

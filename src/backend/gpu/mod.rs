@@ -19,7 +19,7 @@ pub mod tally;
 #[doc(hidden)]
 pub mod testing;
 
-pub use classify::{BatchLimit, ModelShape, DEFAULT_BATCH};
+pub use classify::{BatchLimit, LogitsKernel, ModelShape, DEFAULT_BATCH};
 pub use context::{adapter_reports, choose, AdapterChoice, AdapterReport, GpuContext};
 pub use hybrid::HybridBackend;
 pub use stats::RunStats;
@@ -58,6 +58,9 @@ pub struct GpuOptions {
     /// Batches in flight (the ring size K), 1 to `MAX_SLOTS`.
     pub slots: usize,
     pub on_device_error: OnDeviceError,
+    /// Which logits kernel to run (`Auto`: the register-blocked one on a software adapter,
+    /// the tiled one on a GPU). Both give the same bits.
+    pub kernel: LogitsKernel,
     /// Longest wait for one batch before the device is declared hung.
     pub timeout: Duration,
     /// Tests only: pretend the device fails when batch `b` (0-based) completes.
@@ -71,6 +74,7 @@ impl Default for GpuOptions {
             batch: None,
             slots: DEFAULT_SLOTS,
             on_device_error: OnDeviceError::default(),
+            kernel: LogitsKernel::Auto,
             timeout: Duration::from_secs(300),
             inject_fault_at_batch: None,
         }
@@ -254,6 +258,7 @@ impl GpuBackend {
             &self.dev.ctx,
             &self.dev.classify_kernel,
             job.model,
+            self.opts.kernel,
             capacity,
             self.opts.slots,
             cached,
@@ -327,13 +332,14 @@ impl GpuBackend {
         }
         let n = items.len() / d;
         let batch = self.batch_size(model)?;
-        classify::check_fits(&self.dev.ctx, &shape)?;
+        classify::check_fits(&self.dev.ctx, &shape, self.opts.kernel)?;
         let r = model.workers;
         out.workers = r;
         let start = out.labels.len();
         out.labels.resize(start + n * r, 0);
         out.confidence.resize(start + n * r, 0.0);
         let mut stats = RunStats {
+            kernel: self.opts.kernel.resolve(&self.dev.ctx.adapter).name(),
             items: n,
             batches: n.div_ceil(batch),
             batch_size: batch,

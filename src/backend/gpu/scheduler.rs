@@ -12,7 +12,7 @@
 //! wrong or missing rows: the batch it touched and every later one are classified on the CPU
 //! (said on stderr) or, with `OnDeviceError::Fail`, the run fails with the error.
 
-use super::classify::{pack_items, ClassifyKernel, ModelBuffers, ModelShape, Slot};
+use super::classify::{pack_items, ClassifyKernel, LogitsKernel, ModelBuffers, ModelShape, Slot};
 use super::context::GpuContext;
 use super::stats::RunStats;
 use super::{GpuOptions, OnDeviceError};
@@ -130,20 +130,23 @@ pub struct Resident {
     slots: Vec<Slot>,
 }
 
-/// Reuses `cached` when it holds the same model and big enough slots; uploads what changed.
+/// Reuses `cached` when it holds the same model for the same logits kernel and big enough
+/// slots; uploads what changed.
 pub fn prepare(
     ctx: &GpuContext,
     kernel: &ClassifyKernel,
     model: &Ensemble,
+    logits: LogitsKernel,
     capacity: usize,
     slots: usize,
     cached: Option<Resident>,
 ) -> Result<Resident> {
+    let logits = logits.resolve(&ctx.adapter);
     let mut res = match cached {
-        Some(r) if r.model == *model => r,
+        Some(r) if r.model == *model && r.buffers.kernel == logits => r,
         _ => {
             let errors = ctx.health.error_count();
-            let buffers = ModelBuffers::upload(ctx, model)?;
+            let buffers = ModelBuffers::upload(ctx, model, logits)?;
             if ctx.health.error_count() != errors {
                 return Err(Error::Gpu(format!(
                     "uploading the model failed: {}",

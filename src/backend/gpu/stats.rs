@@ -7,6 +7,8 @@ use std::time::Duration;
 /// `wall`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunStats {
+    /// The logits kernel that ran (`tiled` or `registers`).
+    pub kernel: &'static str,
     /// Items classified.
     pub items: usize,
     /// Batches the items were split into.
@@ -89,6 +91,7 @@ impl RunStats {
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert("items".into(), self.items.into());
+        m.insert("kernel".into(), self.kernel.into());
         m.insert("batches".into(), self.batches.into());
         m.insert("batch_size".into(), self.batch_size.into());
         m.insert("slots".into(), self.slots.into());
