@@ -179,9 +179,7 @@ impl Hasher for FxHasher {
             bytes = &bytes[8..];
         }
         if !bytes.is_empty() {
-            let mut w = [0u8; 8];
-            w[..bytes.len()].copy_from_slice(bytes);
-            self.add(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 59));
+            self.add(load_le(bytes) ^ ((bytes.len() as u64) << 59));
         }
     }
 
@@ -450,7 +448,13 @@ struct Interner {
     arena: Vec<u8>,
     /// The last key interned (rows often repeat the previous row's task).
     last: Option<u32>,
+    /// Direct-mapped cache for keys of at most 8 bytes: `(key bytes as an integer,
+    /// (id + 1) << 8 | length)`. Worker and label ids recur on every row; this spares them the
+    /// hash and the table probe.
+    small: Vec<(u64, u64)>,
 }
+
+const SMALL_CACHE: usize = 1024;
 
 impl Interner {
     fn len(&self) -> usize {
@@ -510,6 +514,29 @@ impl Interner {
         }
     }
 
+    /// The id of `key` (hash `h`) if present.
+    fn find(&self, key: &[u8], h: u64) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let tag = h & 0xffff_ffff_0000_0000;
+        let mut i = h as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if s & 0xffff_ffff_0000_0000 == tag {
+                let id = (s as u32 - 1) as usize;
+                if same_key(self.key(id), key) {
+                    return Some(id as u32);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     #[inline]
     fn intern(&mut self, key: &[u8]) -> Option<u32> {
         if let Some(last) = self.last {
@@ -517,7 +544,24 @@ impl Interner {
                 return Some(last);
             }
         }
-        let id = self.intern_hashed(key, hash_bytes(key))?;
+        let id = if key.len() <= 8 {
+            let v = load_le(key);
+            let n = key.len() as u64;
+            let slot = ((v ^ n).wrapping_mul(FX_K) >> 54) as usize & (SMALL_CACHE - 1);
+            if self.small.is_empty() {
+                self.small = vec![(0, 0); SMALL_CACHE];
+            }
+            let (cv, meta) = self.small[slot];
+            if cv == v && meta & 0xff == n && meta >> 8 != 0 {
+                (meta >> 8) as u32 - 1
+            } else {
+                let id = self.intern_hashed(key, hash_bytes(key))?;
+                self.small[slot] = (v, ((id as u64 + 1) << 8) | n);
+                id
+            }
+        } else {
+            self.intern_hashed(key, hash_bytes(key))?
+        };
         self.last = Some(id);
         Some(id)
     }
@@ -1050,68 +1094,103 @@ impl Gold {
 /// - A task listed twice with the same label is fine; with two different labels it is an error.
 pub fn read_gold(path: &Path, table: &VoteTable) -> Result<Gold> {
     let buf = read_file(path)?;
-    if let Err(e) = std::str::from_utf8(&buf) {
-        return Err(Error::Row {
-            path: path.to_path_buf(),
-            line: line_of(&buf, e.valid_up_to()),
-            problem: "the file is not valid UTF-8".into(),
-        });
-    }
     let (cols, nfields, body) = read_header(path, &buf, skip_bom(&buf), &["task", "label"], &[])?;
     let (tc, lc) = (cols[0].unwrap_or(0), cols[1].unwrap_or(1));
-    let tasks = table.task_index();
-    let classes = table.class_index();
+    // Built only when a gold row's task is not the one after the previous row's.
+    let tasks = std::sync::OnceLock::new();
+    let classes = NameIndex::new(&table.classes);
+    let parts = if buf[body..].contains(&b'"') {
+        1
+    } else {
+        ((buf.len() - body) / (1 << 20)).max(1)
+    };
+    // Rows parsed in parallel pieces: (offset, task id or NO_LABEL when absent, class).
+    type GoldRows = std::result::Result<Vec<(usize, u32, u32)>, ChunkError>;
+    let pieces: Vec<GoldRows> = split_at_lines(&buf, body, parts)
+        .par_iter()
+        .map(|&(start, end)| {
+            if let Err(e) = std::str::from_utf8(&buf[start..end]) {
+                return Err((
+                    start + e.valid_up_to(),
+                    "the file is not valid UTF-8".into(),
+                ));
+            }
+            let mut out = Vec::new();
+            let mut fields = Vec::new();
+            let mut pos = start;
+            // Gold files often list tasks in the votes' order: try the task after the last one
+            // before looking the name up.
+            let mut next = 0usize;
+            while pos < end {
+                let row = pos;
+                pos = next_record(&buf, pos, end, &mut fields).map_err(|p| (row, p.to_string()))?;
+                if is_blank(&fields) {
+                    continue;
+                }
+                if fields.len() != nfields {
+                    return Err((
+                        row,
+                        format!(
+                            "expected {nfields} fields as in the header, found {}",
+                            fields.len()
+                        ),
+                    ));
+                }
+                let (task, label) = (&fields[tc], &fields[lc]);
+                if task.is_empty() || label.is_empty() {
+                    return Err((row, "empty task or label".into()));
+                }
+                let Some(c) = classes.get(label) else {
+                    return Err((
+                        row,
+                        format!(
+                            "gold label `{}` is not among the votes' classes ({})",
+                            show(label),
+                            show(table.classes.join(", ").as_bytes())
+                        ),
+                    ));
+                };
+                let t = match table.tasks.get(next) {
+                    Some(n) if same_key(n.as_bytes(), task) => Some(next as u32),
+                    _ => tasks.get_or_init(|| NameIndex::new(&table.tasks)).get(task),
+                };
+                next = t.map_or(0, |t| t as usize + 1);
+                out.push((row, t.unwrap_or(NO_LABEL), c));
+            }
+            Ok(out)
+        })
+        .collect();
+    let err = |offset: usize, problem: String| Error::Row {
+        path: path.to_path_buf(),
+        line: line_of(&buf, offset),
+        problem,
+    };
     let mut gold = Gold {
         label: vec![NO_LABEL; table.n_tasks()],
         tasks: 0,
         absent: 0,
     };
-    let mut fields = Vec::new();
-    let mut pos = body;
     let mut rows = 0usize;
-    while pos < buf.len() {
-        let row = pos;
-        let err = |problem: String| Error::Row {
-            path: path.to_path_buf(),
-            line: line_of(&buf, row),
-            problem,
-        };
-        pos = next_record(&buf, pos, buf.len(), &mut fields).map_err(|p| err(p.to_string()))?;
-        if is_blank(&fields) {
-            continue;
-        }
-        if fields.len() != nfields {
-            return Err(err(format!(
-                "expected {nfields} fields as in the header, found {}",
-                fields.len()
-            )));
-        }
-        rows += 1;
-        let task = String::from_utf8_lossy(&fields[tc]);
-        let label = String::from_utf8_lossy(&fields[lc]);
-        if task.is_empty() || label.is_empty() {
-            return Err(err("empty task or label".into()));
-        }
-        let Some(&c) = classes.get(label.as_ref()) else {
-            return Err(err(format!(
-                "gold label `{}` is not among the votes' classes ({})",
-                show(label.as_bytes()),
-                show(table.classes.join(", ").as_bytes())
-            )));
-        };
-        match tasks.get(task.as_ref()) {
-            None => gold.absent += 1,
-            Some(&t) => {
-                let slot = &mut gold.label[t as usize];
-                if *slot == NO_LABEL {
-                    *slot = c;
-                    gold.tasks += 1;
-                } else if *slot != c {
-                    return Err(err(format!(
+    for piece in pieces {
+        let piece = piece.map_err(|(o, p)| err(o, p))?;
+        rows += piece.len();
+        for (offset, t, c) in piece {
+            if t == NO_LABEL {
+                gold.absent += 1;
+                continue;
+            }
+            let slot = &mut gold.label[t as usize];
+            if *slot == NO_LABEL {
+                *slot = c;
+                gold.tasks += 1;
+            } else if *slot != c {
+                return Err(err(
+                    offset,
+                    format!(
                         "task `{}` has two different gold labels",
-                        show(task.as_bytes())
-                    )));
-                }
+                        show(table.tasks[t as usize].as_bytes())
+                    ),
+                ));
             }
         }
     }
@@ -1128,6 +1207,43 @@ pub fn read_gold(path: &Path, table: &VoteTable) -> Result<Gold> {
         ));
     }
     Ok(gold)
+}
+
+/// Name -> id lookup over a name table, built in parallel (names split into shards by hash).
+pub struct NameIndex {
+    /// Per shard: a table of its names and their ids in the name table.
+    shards: Vec<(Interner, Vec<u32>)>,
+}
+
+impl NameIndex {
+    const SHARDS: usize = 32;
+
+    pub fn new(names: &[String]) -> Self {
+        let hashes: Vec<u64> = names.par_iter().map(|n| hash_bytes(n.as_bytes())).collect();
+        let shards = (0..Self::SHARDS)
+            .into_par_iter()
+            .map(|sh| {
+                let mut table = Interner::default();
+                let mut ids = Vec::new();
+                for (i, &h) in hashes.iter().enumerate() {
+                    if (h >> 59) as usize == sh {
+                        // Names are distinct, so every one is new in its shard.
+                        if table.intern_hashed(names[i].as_bytes(), h).is_some() {
+                            ids.push(i as u32);
+                        }
+                    }
+                }
+                (table, ids)
+            })
+            .collect();
+        NameIndex { shards }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<u32> {
+        let h = hash_bytes(key);
+        let (table, ids) = &self.shards[(h >> 59) as usize];
+        table.find(key, h).map(|i| ids[i as usize])
+    }
 }
 
 /// Appends `s` as a CSV field, quoted when it must be.
