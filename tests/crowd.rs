@@ -196,6 +196,35 @@ fn ds_recovers_a_synthetic_crowd_better_than_mv() {
 }
 
 #[test]
+fn ds_with_a_large_model_uses_the_by_worker_m_step() {
+    // 20,000 workers x 40 classes: per-block copies of the counts would dwarf the 15,000
+    // answers, so the driver takes the separate E-step + by-worker M-step path.
+    let crowd = generate(&CrowdConfig::new(3000, 20_000, 5, 40, 3)).unwrap();
+    let votes = crowd.to_table();
+    let gold = Gold::from_labels(crowd.truth.clone());
+    let (mv, _) = accuracy(&votes, &gold, Method::Mv);
+    let opts = Options {
+        method: Method::Ds,
+        ds: DsOptions {
+            max_iters: 5,
+            tol: 0.0,
+            ..DsOptions::default()
+        },
+        posteriors: false,
+    };
+    let agg = aggregate::aggregate(&votes, None, &opts, &backend()).unwrap();
+    assert_eq!(agg.iterations, 5);
+    assert!(agg.log_likelihood.unwrap().is_finite());
+    let ds = quality::score(&agg, &gold).accuracy();
+    assert!(ds >= mv - 0.02, "ds {ds} mv {mv}");
+    assert!(agg
+        .posteriors
+        .unwrap()
+        .iter()
+        .all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
+}
+
+#[test]
 fn review_lists_low_confidence_tasks_in_order() {
     let (v, _) = crowd_set("temp");
     let votes = read_votes(&[&v]).unwrap().table;
