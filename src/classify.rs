@@ -7,6 +7,7 @@ use crate::backend::{Backend, Predictions};
 use crate::data::stream::{Chunk, ItemStream};
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, MAX_CLASSES};
+use rayon::prelude::*;
 use std::io::Write;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -71,13 +72,35 @@ pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
     pick(&counts[..classes], &sums[..classes]).label
 }
 
+/// Appends the decimal digits of `v`.
+fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
+}
+
 /// Appends `value` in [0, 1] with six decimals.
 fn push_confidence(buf: &mut Vec<u8>, value: f32) {
     let micro = (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32;
-    let _ = write!(buf, "{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+    push_uint(buf, (micro / 1_000_000) as u64);
+    buf.push(b'.');
+    let frac = micro % 1_000_000;
+    let mut digits = [b'0'; 6];
+    for (k, d) in digits.iter_mut().enumerate() {
+        *d = b'0' + (frac / 10u32.pow(5 - k as u32) % 10) as u8;
+    }
+    buf.extend_from_slice(&digits);
 }
 
-/// Appends the votes of one chunk as CSV rows.
+/// Appends the votes of items `start..` as CSV rows `task,worker,label,confidence`.
 pub fn format_votes(buf: &mut Vec<u8>, start: usize, pred: &Predictions) {
     let r = pred.workers;
     for (i, (labels, conf)) in pred
@@ -87,11 +110,37 @@ pub fn format_votes(buf: &mut Vec<u8>, start: usize, pred: &Predictions) {
         .enumerate()
     {
         for w in 0..r {
-            let _ = write!(buf, "{},{},{},", start + i, w, labels[w]);
+            push_uint(buf, (start + i) as u64);
+            buf.push(b',');
+            push_uint(buf, w as u64);
+            buf.push(b',');
+            push_uint(buf, labels[w] as u64);
+            buf.push(b',');
             push_confidence(buf, conf[w]);
             buf.push(b'\n');
         }
     }
+}
+
+/// Formats a chunk's votes in parallel pieces, in item order.
+fn format_votes_parallel(start: usize, pred: &Predictions) -> Vec<Vec<u8>> {
+    const PIECE: usize = 8192;
+    let r = pred.workers.max(1);
+    pred.labels
+        .par_chunks(PIECE * r)
+        .zip(pred.confidence.par_chunks(PIECE * r))
+        .enumerate()
+        .map(|(p, (labels, confidence))| {
+            let piece = Predictions {
+                workers: r,
+                labels: labels.to_vec(),
+                confidence: confidence.to_vec(),
+            };
+            let mut buf = Vec::with_capacity(labels.len() * 24);
+            format_votes(&mut buf, start + p * PIECE, &piece);
+            buf
+        })
+        .collect()
 }
 
 /// Options of one classify run.
@@ -127,13 +176,16 @@ impl ClassifyJob<'_> {
         };
         let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
         let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions)>(2);
+        // Pixel buffers go back from the writer to the reader for reuse.
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let chunk_items = self.chunk_items.max(1);
         let mut read_seconds = 0.0;
         let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
             let reader = s.spawn(move || {
                 loop {
                     let t = Instant::now();
-                    let next = stream.next_chunk(chunk_items);
+                    let buffer = free_rx.try_recv().unwrap_or_default();
+                    let next = stream.next_chunk_into(chunk_items, buffer);
                     read_seconds += t.elapsed().as_secs_f64();
                     match next {
                         Ok(Some(chunk)) => {
@@ -153,7 +205,6 @@ impl ClassifyJob<'_> {
             let stats = &mut stats;
             let keep = self.keep_predictions;
             let writer = s.spawn(move || -> Result<()> {
-                let mut buf = Vec::with_capacity(1 << 22);
                 let mut out = out;
                 if let Some(w) = out.as_mut() {
                     w.write_all(b"task,worker,label,confidence\n")
@@ -163,14 +214,15 @@ impl ClassifyJob<'_> {
                     let t = Instant::now();
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
                     if let Some(w) = out.as_mut() {
-                        buf.clear();
-                        format_votes(&mut buf, chunk.start, &pred);
-                        w.write_all(&buf)
-                            .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                        for piece in format_votes_parallel(chunk.start, &pred) {
+                            w.write_all(&piece)
+                                .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                        }
                     }
                     stats.items += chunk_len(&chunk, model) as u64;
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
+                    let _ = free_tx.send(chunk.pixels);
                 }
                 Ok(())
             });
@@ -245,5 +297,27 @@ fn tally_chunk(
             }
             stats.majority_correct += (m == truth) as u64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn votes_are_formatted_with_six_decimals() {
+        let pred = Predictions {
+            workers: 2,
+            labels: vec![3, 0, 12, 7],
+            confidence: vec![0.5, 1.0, 0.000_000_4, 0.123_456_7],
+        };
+        let mut buf = Vec::new();
+        format_votes(&mut buf, 98, &pred);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "98,0,3,0.500000\n98,1,0,1.000000\n99,0,12,0.000000\n99,1,7,0.123457\n"
+        );
+        let pieces = format_votes_parallel(0, &pred).concat();
+        assert!(pieces.starts_with(b"0,0,3,0.500000\n"));
     }
 }

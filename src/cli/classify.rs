@@ -56,6 +56,13 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
         stats.items_per_second(),
         backend.describe()
     );
+    println!(
+        "  stages (overlapped): read {:.2} s, compute {:.2} s, tally+write {:.2} s; bound by {}",
+        stats.read_seconds,
+        stats.compute_seconds,
+        stats.write_seconds,
+        stats.bound_by()
+    );
     if stats.labelled > 0 {
         for r in 0..stats.workers {
             println!(

@@ -126,13 +126,20 @@ impl IdxImages {
     /// Appends up to `max_items` items to `out`; returns how many were read (0 at the end).
     pub fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
         let n = max_items.min(self.remaining());
-        let d = self.features();
         let start = out.len();
-        out.resize(start + n * d, 0);
+        out.resize(start + n * self.features(), 0);
+        self.read_into(&mut out[start..])
+    }
+
+    /// Fills `out` with the next `out.len() / features` items (fewer at the end of the file:
+    /// the count read is returned and only that many items of `out` are written).
+    pub fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
+        let d = self.features();
+        let n = (out.len() / d).min(self.remaining());
         read_full(
             &self.path,
             &mut *self.reader,
-            &mut out[start..],
+            &mut out[..n * d],
             "image data",
         )
         .map_err(|e| match e {

@@ -105,6 +105,16 @@ impl ItemStream {
 
     /// The next chunk of at most `max_items` items, or `None` at the end.
     pub fn next_chunk(&mut self, max_items: usize) -> Result<Option<Chunk>> {
+        self.next_chunk_into(max_items, Vec::new())
+    }
+
+    /// Like `next_chunk`, reusing `pixels` (a buffer from an earlier chunk) so that a long
+    /// stream neither allocates nor zero-fills per chunk.
+    pub fn next_chunk_into(
+        &mut self,
+        max_items: usize,
+        mut pixels: Vec<u8>,
+    ) -> Result<Option<Chunk>> {
         let n = max_items.max(1).min(self.len - self.pos);
         if n == 0 {
             return Ok(None);
@@ -116,8 +126,9 @@ impl ItemStream {
                 (part.pixels, part.labels)
             }
             Source::Idx(reader) => {
-                let mut pixels = Vec::with_capacity(n * reader.features());
-                reader.read_chunk(n, &mut pixels)?;
+                // Same length as last time: no zero-fill; the read overwrites every byte.
+                pixels.resize(n * reader.features(), 0);
+                reader.read_into(&mut pixels)?;
                 (
                     pixels,
                     self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
