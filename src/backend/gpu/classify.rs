@@ -356,10 +356,13 @@ impl ModelBuffers {
 /// One slot of the scheduler ring: every buffer one batch in flight needs.
 pub struct Slot {
     pub capacity: usize,
+    /// Items go straight into the mapped `items` buffer (`GpuContext::direct_upload`); the
+    /// scheduler maps it again for writing when the batch that read it completes.
+    pub direct: bool,
     /// The logits kernel of the model buffers the slot was built for.
     kernel: LogitsKernel,
     params: wgpu::Buffer,
-    items: wgpu::Buffer,
+    pub items: wgpu::Buffer,
     labels: wgpu::Buffer,
     confidence: wgpu::Buffer,
     /// `capacity * workers` labels, then `capacity * workers` confidences.
@@ -376,6 +379,7 @@ impl Slot {
         kernel: &ClassifyKernel,
         model: &ModelBuffers,
         capacity: usize,
+        direct: bool,
     ) -> Self {
         let shape = model.shape;
         let cap = capacity.max(1) as u64;
@@ -394,11 +398,20 @@ impl Slot {
             std::mem::size_of::<ClassifyParams>() as u64,
             U::UNIFORM | U::COPY_DST,
         );
-        let items = buffer(
-            "items",
-            cap * shape.words as u64 * 4,
-            U::STORAGE | U::COPY_DST,
-        );
+        // With direct upload (only where `ctx.direct_upload`) the host writes each batch into
+        // the mapped items buffer (mapped at creation, then again after each batch by
+        // `map_buffer_on_submit`).
+        let direct = direct && ctx.direct_upload;
+        let items = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("items"),
+            size: cap * shape.words as u64 * 4,
+            usage: if direct {
+                U::STORAGE | U::MAP_WRITE
+            } else {
+                U::STORAGE | U::COPY_DST
+            },
+            mapped_at_creation: direct,
+        });
         let logits = buffer("logits", cap * shape.rows as u64 * 4, U::STORAGE);
         let out = cap * shape.workers as u64 * 4;
         let labels = buffer("labels", out, U::STORAGE | U::COPY_SRC);
@@ -431,6 +444,7 @@ impl Slot {
         });
         Slot {
             capacity,
+            direct,
             kernel: model.kernel,
             params,
             items,
@@ -443,9 +457,16 @@ impl Slot {
         }
     }
 
-    /// Queues the upload of `n` packed items (and the batch's parameters) into this slot.
-    /// The writes land at the start of the next submit.
-    pub fn upload(&self, ctx: &GpuContext, shape: &ModelShape, n: usize, packed: &[u8]) {
+    /// Uploads `n` packed items (and the batch's parameters) into this slot: written into the
+    /// mapped items buffer and unmapped (direct upload), or queued with `write_buffer` (the
+    /// writes land at the start of the next submit).
+    pub fn upload(
+        &self,
+        ctx: &GpuContext,
+        shape: &ModelShape,
+        n: usize,
+        packed: &[u8],
+    ) -> Result<()> {
         let params = ClassifyParams {
             n_items: n as u32,
             features: shape.features as u32,
@@ -458,9 +479,19 @@ impl Slot {
         };
         ctx.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        if !packed.is_empty() {
+        if self.direct {
+            if !packed.is_empty() {
+                let mut view = self
+                    .items
+                    .get_mapped_range_mut(..packed.len() as u64)
+                    .map_err(|e| Error::Gpu(format!("cannot write the batch's items: {e}")))?;
+                view.copy_from_slice(packed);
+            }
+            self.items.unmap();
+        } else if !packed.is_empty() {
             ctx.queue.write_buffer(&self.items, 0, packed);
         }
+        Ok(())
     }
 
     /// Records both kernels for `n` items and the copy into the readback buffer.
@@ -615,9 +646,9 @@ mod tests {
         assert_eq!((REG_ITEMS, REG_ROWS), (8, 10));
     }
 
-    /// The two logits kernels give the same bits on awkward shapes (items not a multiple of
-    /// a tile, rows not a multiple of a chunk, features not whole words or blocks), and agree
-    /// with the CPU up to near-ties.
+    /// The two logits kernels, and both upload paths, give the same bits on awkward shapes
+    /// (items not a multiple of a tile, rows not a multiple of a chunk, features not whole
+    /// words or blocks), and agree with the CPU up to near-ties.
     #[test]
     fn both_logits_kernels_give_the_same_bits() {
         use crate::backend::gpu::testing::context_or_skip;
@@ -640,6 +671,13 @@ mod tests {
             .unwrap();
         let regs_small = tiled
             .with_options(opts(LogitsKernel::Registers, 7))
+            .unwrap();
+        // Batches staged with write_buffer rather than written into mapped buffers.
+        let staged = tiled
+            .with_options(GpuOptions {
+                direct_upload: false,
+                ..opts(LogitsKernel::Registers, 64)
+            })
             .unwrap();
         let cpu = crate::backend::cpu::CpuBackend::default();
         let mut rng = Rng::new(11);
@@ -665,6 +703,7 @@ mod tests {
                 let a = run(&tiled);
                 let b = run(&regs);
                 let c = run(&regs_small);
+                let e = run(&staged);
                 let tag = format!("R{workers} C{classes} D{d} n{n}");
                 assert_eq!(a.labels, b.labels, "{tag}: labels");
                 assert_eq!(a.labels, c.labels, "{tag}: labels (batch 7)");
@@ -673,6 +712,8 @@ mod tests {
                 };
                 assert_eq!(bits(&a), bits(&b), "{tag}: confidence bits");
                 assert_eq!(bits(&a), bits(&c), "{tag}: confidence bits (batch 7)");
+                assert_eq!(a.labels, e.labels, "{tag}: labels (staged)");
+                assert_eq!(bits(&a), bits(&e), "{tag}: confidence bits (staged)");
                 assert_eq!(regs.last_stats().unwrap().kernel, "registers");
                 let want = run(&cpu);
                 for (i, ((l, g), (cw, cg))) in want

@@ -250,6 +250,11 @@ pub struct GpuContext {
     /// Why this adapter was chosen.
     pub reason: String,
     pub health: Arc<DeviceHealth>,
+    /// Storage buffers the host can map and write (`MAPPABLE_PRIMARY_BUFFERS`), requested on
+    /// software adapters only: there "device memory" is host memory, and writing a batch
+    /// straight into its storage buffer saves a staging copy and a copy on the device timeline.
+    /// On a discrete GPU such buffers would live in slow host-visible memory.
+    pub direct_upload: bool,
 }
 
 impl fmt::Debug for GpuContext {
@@ -274,9 +279,16 @@ impl GpuContext {
 
     fn open(adapter: wgpu::Adapter, report: AdapterReport, reason: String) -> Result<Self> {
         let offered = adapter.limits();
+        let direct = wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+        let features = if report.software && adapter.features().contains(direct) {
+            direct
+        } else {
+            wgpu::Features::empty()
+        };
         let request = |limits: wgpu::Limits| {
             pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("microtask"),
+                required_features: features,
                 required_limits: limits,
                 ..Default::default()
             }))
@@ -311,6 +323,7 @@ impl GpuContext {
                 format!("device lost ({reason:?}): {message}")
             });
         });
+        let direct_upload = device.features().contains(direct);
         Ok(GpuContext {
             adapter: report,
             device,
@@ -318,6 +331,7 @@ impl GpuContext {
             limits,
             reason,
             health,
+            direct_upload,
         })
     }
 

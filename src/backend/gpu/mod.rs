@@ -61,6 +61,10 @@ pub struct GpuOptions {
     /// Which logits kernel to run (`Auto`: the register-blocked one on a software adapter,
     /// the tiled one on a GPU). Both give the same bits.
     pub kernel: LogitsKernel,
+    /// Write each batch straight into a mapped storage buffer where the device offers that
+    /// (`GpuContext::direct_upload`: software adapters), instead of staging it with
+    /// `write_buffer` and copying it on the device. Same results either way.
+    pub direct_upload: bool,
     /// Longest wait for one batch before the device is declared hung.
     pub timeout: Duration,
     /// Tests only: pretend the device fails when batch `b` (0-based) completes.
@@ -75,6 +79,7 @@ impl Default for GpuOptions {
             slots: DEFAULT_SLOTS,
             on_device_error: OnDeviceError::default(),
             kernel: LogitsKernel::Auto,
+            direct_upload: true,
             timeout: Duration::from_secs(300),
             inject_fault_at_batch: None,
         }
@@ -258,9 +263,8 @@ impl GpuBackend {
             &self.dev.ctx,
             &self.dev.classify_kernel,
             job.model,
-            self.opts.kernel,
             capacity,
-            self.opts.slots,
+            &self.opts,
             cached,
         ) {
             Ok(res) => res,

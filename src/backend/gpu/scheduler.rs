@@ -12,7 +12,7 @@
 //! wrong or missing rows: the batch it touched and every later one are classified on the CPU
 //! (said on stderr) or, with `OnDeviceError::Fail`, the run fails with the error.
 
-use super::classify::{pack_items, ClassifyKernel, LogitsKernel, ModelBuffers, ModelShape, Slot};
+use super::classify::{pack_items, ClassifyKernel, ModelBuffers, ModelShape, Slot};
 use super::context::GpuContext;
 use super::stats::RunStats;
 use super::{GpuOptions, OnDeviceError};
@@ -130,18 +130,19 @@ pub struct Resident {
     slots: Vec<Slot>,
 }
 
-/// Reuses `cached` when it holds the same model for the same logits kernel and big enough
-/// slots; uploads what changed.
+/// Reuses `cached` when it holds the same model for the same logits kernel and slots of the
+/// same kind and number, big enough; uploads what changed.
 pub fn prepare(
     ctx: &GpuContext,
     kernel: &ClassifyKernel,
     model: &Ensemble,
-    logits: LogitsKernel,
     capacity: usize,
-    slots: usize,
+    opts: &GpuOptions,
     cached: Option<Resident>,
 ) -> Result<Resident> {
-    let logits = logits.resolve(&ctx.adapter);
+    let logits = opts.kernel.resolve(&ctx.adapter);
+    let slots = opts.slots;
+    let direct = ctx.direct_upload && opts.direct_upload;
     let mut res = match cached {
         Some(r) if r.model == *model && r.buffers.kernel == logits => r,
         _ => {
@@ -160,12 +161,16 @@ pub fn prepare(
             }
         }
     };
-    let fits = res.slots.len() == slots && res.slots.iter().all(|s| s.capacity >= capacity);
+    let fits = res.slots.len() == slots
+        && res
+            .slots
+            .iter()
+            .all(|s| s.capacity >= capacity && s.direct == direct);
     if !fits {
         res.slots.clear();
         let errors = ctx.health.error_count();
         res.slots = (0..slots)
-            .map(|_| Slot::new(ctx, kernel, &res.buffers, capacity))
+            .map(|_| Slot::new(ctx, kernel, &res.buffers, capacity, direct))
             .collect();
         if ctx.health.error_count() != errors {
             return Err(Error::Gpu(format!(
@@ -201,6 +206,8 @@ struct Pending {
     batch: usize,
     index: wgpu::SubmissionIndex,
     signal: Arc<Signal>,
+    /// Direct upload: the items buffer mapped for writing again after the batch.
+    items_signal: Option<Arc<Signal>>,
     submitted: Instant,
     errors_before: u64,
 }
@@ -303,8 +310,13 @@ impl Runner<'_, '_> {
         let errors_before = self.ctx.health.error_count();
 
         let t = Instant::now();
-        slot.upload(self.ctx, &self.shape, n, packed);
+        let uploaded = slot.upload(self.ctx, &self.shape, n, packed);
         self.stats.upload += t.elapsed();
+        if let Err(e) = uploaded {
+            // The slot's items buffer is in an unknown state: it stays out of the ring.
+            self.fail(b, e.to_string())?;
+            return self.job.run_on_cpu(b, self.stats);
+        }
 
         let t = Instant::now();
         let enc = slot.encode(self.ctx, self.kernel, &self.shape, n);
@@ -312,6 +324,14 @@ impl Runner<'_, '_> {
         let s = signal.clone();
         enc.map_buffer_on_submit(&slot.readback, wgpu::MapMode::Read, .., move |r| {
             s.set(r.is_ok())
+        });
+        let items_signal = slot.direct.then(|| {
+            let signal = Arc::new(Signal::default());
+            let s = signal.clone();
+            enc.map_buffer_on_submit(&slot.items, wgpu::MapMode::Write, .., move |r| {
+                s.set(r.is_ok())
+            });
+            signal
         });
         let cmd = enc.finish();
         // On backends that execute in submit (GL), the device is busy from here.
@@ -326,6 +346,7 @@ impl Runner<'_, '_> {
             batch: b,
             index,
             signal,
+            items_signal,
             submitted,
             errors_before,
         });
@@ -370,7 +391,8 @@ impl Runner<'_, '_> {
     fn wait(&mut self, p: &Pending) -> std::result::Result<(), String> {
         let t = Instant::now();
         let mut polls = 0;
-        while p.signal.state() == 0 {
+        let items_pending = || p.items_signal.as_ref().is_some_and(|s| s.state() == 0);
+        while p.signal.state() == 0 || items_pending() {
             if self.ctx.health.is_lost() {
                 return Err(self.ctx.health.first_error());
             }
@@ -390,6 +412,12 @@ impl Runner<'_, '_> {
         if p.signal.state() != 1 {
             return Err(format!(
                 "mapping the results failed: {}",
+                self.ctx.health.first_error()
+            ));
+        }
+        if p.items_signal.as_ref().is_some_and(|s| s.state() != 1) {
+            return Err(format!(
+                "mapping the items buffer for the next batch failed: {}",
                 self.ctx.health.first_error()
             ));
         }
