@@ -45,9 +45,11 @@ impl Default for DsOptions {
     }
 }
 
-/// Default pseudo-count: small enough not to bias workers with many answers, large enough to
-/// keep every log-probability finite.
-pub const DEFAULT_SMOOTHING: f32 = 0.01;
+/// Default pseudo-count: small next to the answers of any active worker, large enough to keep
+/// every log-probability finite and to temper workers seen a few times. On the shared crowd sets
+/// 0.1 matches or beats crowd-kit's (unsmoothed) DS on all five (0.01 is 0.0001 below it on
+/// product); on a 1M-task synthetic crowd it gains 4 tasks in 100,000.
+pub const DEFAULT_SMOOTHING: f32 = 0.1;
 
 /// Fitted parameters, in the kernels' layout.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -50,9 +50,9 @@ pub struct TallyArgs {
     #[arg(long, default_value_t = aggregate::dawid_skene::DEFAULT_SMOOTHING)]
     pub smoothing: f32,
 
-    /// Per-worker quality: CSV `worker,answers,agreement,estimated_accuracy,gold_answers,
-    /// gold_accuracy` (estimated accuracy: from Dawid-Skene posteriors with ds, agreement with
-    /// the aggregate otherwise).
+    /// Per-worker quality, CSV with the columns worker, answers, agreement (with the aggregate),
+    /// estimated_accuracy (from Dawid-Skene posteriors with ds, agreement otherwise),
+    /// gold_answers and gold_accuracy (empty without gold answers).
     #[arg(long, value_name = "FILE")]
     pub workers_out: Option<PathBuf>,
 
