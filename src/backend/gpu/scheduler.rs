@@ -8,6 +8,15 @@
 //! item order whatever order batches finish in. In hybrid mode CPU threads claim batches from
 //! the same queue.
 //!
+//! On a software adapter (lavapipe) the ring can hide little: the "device" is llvmpipe's thread
+//! pool on the same cores as the host stages, and lavapipe runs one submission at a time on its
+//! queue thread (compute dispatches run to completion inside it). wgpu-hal chains every submit
+//! to the previous one with a binary semaphore, and Mesa's threaded submit waits for that
+//! semaphore's signal to be pending, which lavapipe makes true only once the previous batch has
+//! finished: `queue.submit` of batch i + 1 blocks until batch i is done (the `dispatch` stage
+//! in the stats), so at most one batch is ever queued in the driver. What the ring can overlap
+//! there is the host work between batches; direct upload (`Slot::direct`) makes that small.
+//!
 //! A device error (validation, out of memory, lost device, failed map, timeout) never yields
 //! wrong or missing rows: the batch it touched and every later one are classified on the CPU
 //! (said on stderr) or, with `OnDeviceError::Fail`, the run fails with the error.
