@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod context;
+pub mod dawid_skene;
 pub mod hybrid;
 pub mod layout;
 pub mod scheduler;
@@ -432,5 +433,16 @@ impl Backend for GpuBackend {
 
     fn last_stats(&self) -> Option<RunStats> {
         GpuBackend::last_stats(self)
+    }
+
+    fn ds_steps<'a>(
+        &'a self,
+        answers: crate::backend::cpu::dawid_skene::TaskAnswers<'a>,
+        workers: usize,
+        init: Vec<f32>,
+    ) -> Result<Box<dyn crate::backend::DsSteps + 'a>> {
+        Ok(Box::new(dawid_skene::GpuDsSteps::new(
+            self, answers, workers, init,
+        )?))
     }
 }
