@@ -38,6 +38,9 @@ fn classify_with(isa: Isa, model: &Ensemble, items: &[u8], out: &mut Predictions
     let start = out.labels.len();
     out.labels.resize(start + n * r, 0);
     out.confidence.resize(start + n * r, 0.0);
+    if r == 0 {
+        return Ok(()); // no workers, no votes
+    }
     items
         .par_chunks(BLOCK_ITEMS * d)
         .zip(out.labels[start..].par_chunks_mut(BLOCK_ITEMS * r))
@@ -248,6 +251,16 @@ mod tests {
                     "{isa:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_ensemble_of_no_workers_gives_no_votes() {
+        for isa in Isa::available() {
+            let model = Ensemble::zeros(0, 10, 28, 28);
+            let mut out = Predictions::default();
+            classify_with(isa, &model, &random_items(70, 784, 1), &mut out).unwrap();
+            assert!(out.labels.is_empty() && out.confidence.is_empty());
         }
     }
 

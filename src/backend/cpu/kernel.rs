@@ -58,6 +58,16 @@ impl Isa {
         Isa::Portable
     }
 
+    /// `self`, or the best this CPU has if that is lower.
+    fn min_with_best(self) -> Isa {
+        let best = Isa::best();
+        if self <= best {
+            self
+        } else {
+            best
+        }
+    }
+
     /// Every kernel this CPU runs, best first (the tests compare them all).
     #[cfg(test)]
     pub fn available() -> Vec<Isa> {
@@ -66,9 +76,7 @@ impl Isa {
             .filter(|&isa| isa <= Isa::best())
             .collect()
     }
-}
 
-impl Isa {
     #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
@@ -122,18 +130,6 @@ pub fn logits(
     }
 }
 
-impl Isa {
-    /// `self`, or the best this CPU has if that is lower.
-    fn min_with_best(self) -> Isa {
-        let best = Isa::best();
-        if self <= best {
-            self
-        } else {
-            best
-        }
-    }
-}
-
 /// u8 -> f32 copy of the block, then one matrix product (matrixmultiply via ndarray).
 fn portable_logits(
     block: &[u8],
@@ -174,6 +170,9 @@ pub fn softmax(
         labels.len() >= votes && conf.len() >= votes,
         "one vote per item and worker"
     );
+    if rows == 0 {
+        return; // no workers, no votes
+    }
     #[cfg(target_arch = "x86_64")]
     if isa.min_with_best() == Isa::Avx512 {
         assert!(

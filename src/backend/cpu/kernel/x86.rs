@@ -35,7 +35,8 @@ macro_rules! by_group {
     };
 }
 
-/// Sweeps the block once per row group, two items per tile (one for an odd last item).
+/// Sweeps the block once per row group, `$items` items per tile (then one at a time for the
+/// last few).
 /// `$tile::<I, G>(Tile)` computes one tile, for `G` one of `$sizes` (1 up to `$max`).
 macro_rules! sweep {
     ($tile:ident, $items:expr, $max:expr, $sizes:tt, $block:expr, $d:expr, $weight:expr, $rows:expr, $logits:expr) => {{
@@ -70,8 +71,8 @@ macro_rules! sweep {
 
 /// Splits `rows` into `ceil(rows / max)` groups of near-equal size: `(first row, rows)`.
 fn groups(rows: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
-    let count = rows.div_ceil(max.max(1)).max(1);
-    let (base, extra) = (rows / count, rows % count);
+    let count = rows.div_ceil(max.max(1));
+    let (base, extra) = (rows / count.max(1), rows % count.max(1));
     (0..count).scan(0, move |start, g| {
         let len = base + usize::from(g < extra);
         let first = *start;
@@ -89,6 +90,7 @@ mod tests {
 
     #[test]
     fn groups_cover_rows_evenly() {
+        assert_eq!(groups(0, 12).count(), 0);
         for rows in 1..100 {
             for max in [1, 5, 12] {
                 let g: Vec<_> = groups(rows, max).collect();
