@@ -15,11 +15,14 @@
 //!   answers alone say about those tasks under the final model, to measure accuracy honestly.
 //! - **Labels**: the most probable class (ties to the lowest class), confidence = its posterior.
 //!
-//! The kernels are [`crate::backend::cpu::dawid_skene`]'s; the GPU runs the same steps.
+//! The passes over the answers run on the backend ([`Backend::ds_steps`]): the CPU twins in
+//! [`crate::backend::cpu::dawid_skene`], or the GPU kernels; the estimate (workers x classes^2)
+//! runs here.
 
 use super::majority::{argmax, labels_from_posteriors, vote_shares};
 use crate::backend::cpu::dawid_skene as k;
-use crate::backend::TaskLabel;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::{Backend, TaskLabel};
 use crate::data::votes::{Gold, VoteTable, NO_LABEL};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -133,14 +136,36 @@ impl TaskGrouping {
     }
 }
 
-/// Fits Dawid-Skene to `votes`; `gold` classes, when given, are clamped.
+/// Fits Dawid-Skene to `votes` on the CPU; `gold` classes, when given, are clamped.
 pub fn fit(votes: &VoteTable, gold: Option<&Gold>, opts: &DsOptions) -> Result<DsFit> {
+    fit_on(&CpuBackend::new("dawid-skene"), votes, gold, opts)
+}
+
+/// [`fit`] with the EM steps on `backend` ([`Backend::ds_steps`]: the CPU twins, or the GPU
+/// kernels).
+pub fn fit_on(
+    backend: &dyn Backend,
+    votes: &VoteTable,
+    gold: Option<&Gold>,
+    opts: &DsOptions,
+) -> Result<DsFit> {
     let grouping = TaskGrouping::new(votes)?;
-    fit_grouped(votes, &grouping, gold, opts)
+    fit_grouped_on(backend, votes, &grouping, gold, opts)
 }
 
 /// [`fit`] with the task grouping already made.
 pub fn fit_grouped(
+    votes: &VoteTable,
+    g: &TaskGrouping,
+    gold: Option<&Gold>,
+    opts: &DsOptions,
+) -> Result<DsFit> {
+    fit_grouped_on(&CpuBackend::new("dawid-skene"), votes, g, gold, opts)
+}
+
+/// [`fit_on`] with the task grouping already made.
+pub fn fit_grouped_on(
+    backend: &dyn Backend,
     votes: &VoteTable,
     g: &TaskGrouping,
     gold: Option<&Gold>,
@@ -199,27 +224,10 @@ pub fn fit_grouped(
     }
     let mut counts = vec![0f32; w * c * c];
     let mut totals = vec![0f64; c];
-    // The fused step keeps a copy of the counts per block of tasks; when the model is large next
-    // to the answers, use the separate by-worker M-step instead.
-    let fused = k::fused_scratch(c, w, t) <= (votes.len() * c).max(1 << 24);
-    let by_worker: Option<(Vec<u32>, Vec<u32>, Vec<u32>)> = (!fused).then(|| {
-        let (ws, worder) = votes.by_worker();
-        let wt = worder.par_iter().map(|&i| votes.task[i as usize]).collect();
-        let wl = worder
-            .par_iter()
-            .map(|&i| votes.label[i as usize])
-            .collect();
-        (ws, wt, wl)
-    });
-
-    let m_sums = |post: &mut [f32], counts: &mut [f32], totals: &mut [f64]| match &by_worker {
-        None => k::accumulate(a, post, counts, totals),
-        Some((ws, wt, wl)) => {
-            k::m_step(c, ws, wt, wl, post, counts);
-            totals.copy_from_slice(&k::class_totals(c, post));
-        }
-    };
-    m_sums(&mut post, &mut counts, &mut totals);
+    // The backend keeps the posteriors (on the device for the GPU) and runs the passes over the
+    // answers; the estimate from counts (workers x classes^2) runs here.
+    let mut steps = backend.ds_steps(a, w, post)?;
+    steps.m_sums(&mut counts, &mut totals)?;
 
     let mut model = DsModel {
         classes: c,
@@ -240,20 +248,7 @@ pub fn fit_grouped(
             &mut model.log_prior,
             &mut model.log_conf,
         );
-        let new_ll = if by_worker.is_none() {
-            k::e_m_step_fused(
-                a,
-                &model.log_prior,
-                &model.log_conf,
-                &mut post,
-                &mut counts,
-                &mut totals,
-            )
-        } else {
-            let l = k::e_step(a, &model.log_prior, &model.log_conf, &mut post);
-            m_sums(&mut post, &mut counts, &mut totals);
-            l
-        };
+        let new_ll = steps.e_m_step(&model.log_prior, &model.log_conf, &mut counts, &mut totals)?;
         iterations += 1;
         let prev = ll.replace(new_ll);
         if let Some(prev) = prev {
@@ -263,6 +258,7 @@ pub fn fit_grouped(
             }
         }
     }
+    let post = steps.into_posteriors()?;
     if iterations == 0 {
         k::estimate(
             c,

@@ -144,7 +144,7 @@ pub fn aggregate(
             })
         }
         Method::Ds => {
-            let fit = dawid_skene::fit(votes, gold, &opts.ds)?;
+            let fit = dawid_skene::fit_on(backend, votes, gold, &opts.ds)?;
             Ok(Aggregate {
                 method: Method::Ds,
                 labels: fit.labels,

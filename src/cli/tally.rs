@@ -75,7 +75,8 @@ pub struct TallyArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Where majority votes are tallied (wmv and ds run on the CPU for now).
+    /// Where the majority vote and Dawid-Skene's passes over the answers run (the rest of wmv
+    /// runs on the CPU).
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
 }
