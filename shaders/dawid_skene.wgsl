@@ -14,9 +14,9 @@
 //             exp/ln are the CPU twin's polynomials (`exp_approx`, `ln_approx`).
 //   `m_step`: one invocation per (worker, class k): column k of the worker's confusion counts,
 //             summed over its answers in the by-worker order (as the CPU twin's `m_step`).
-//   `totals`: one invocation per (block of TOTALS_BLOCK tasks, k <= C): the block's sum of
-//             post[t * C + k] (k < C: class totals) or of the log-likelihood terms (k = C), in
-//             f32; the host adds the blocks in f64.
+//   `totals`: one invocation per (block of TOTALS_BLOCK tasks, class k): the block's sum of
+//             post[t * C + k] in f32; the host adds the blocks in f64 (class totals). The host
+//             reads the log-likelihood terms back and adds them in f64, as the CPU twin does.
 
 // Keep in sync with `DsParams` in src/backend/gpu/dawid_skene.rs.
 struct DsParams {
@@ -54,7 +54,7 @@ const NO_CLAMP: u32 = 0xffffffffu;
 // each task * C + label.
 @group(0) @binding(5) var<storage, read> worker_info: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<f32>;
-// blocks * (C + 1): per block, the C class sums then the log-likelihood sum.
+// blocks * C: per block of tasks, the sums of the posteriors per class.
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 
 fn linear_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
@@ -188,23 +188,16 @@ fn totals(
 ) {
     let idx = linear_index(gid, groups);
     let c = params.classes;
-    let width = c + 1u;
-    if (idx >= params.blocks * width) {
+    if (idx >= params.blocks * c) {
         return;
     }
-    let b = idx / width;
-    let k = idx - b * width;
+    let b = idx / c;
+    let k = idx - b * c;
     let t0 = b * TOTALS_BLOCK;
     let t1 = min(t0 + TOTALS_BLOCK, params.tasks);
     var sum = 0.0;
-    if (k < c) {
-        for (var t = t0; t < t1; t++) {
-            sum += post[t * c + k];
-        }
-    } else {
-        for (var t = t0; t < t1; t++) {
-            sum += post[params.ll_offset + t];
-        }
+    for (var t = t0; t < t1; t++) {
+        sum += post[t * c + k];
     }
     partials[idx] = sum;
 }

@@ -6,8 +6,9 @@
 //!   the posteriors, until [`DsSession::posteriors`] reads them back at the end.
 //! - **Per iteration** ([`DsSession::e_m_step`]): the parameters go up (`C + W*C*C` floats), one
 //!   submit runs the E-step, the M-step and the block sums, and the confusion counts
-//!   (`W*C*C` floats) and per-block sums (class totals and the log-likelihood, `(C + 1)` floats
-//!   per [`TOTALS_BLOCK`] tasks) come back; the host adds the blocks in f64 and runs `estimate`.
+//!   (`W*C*C` floats), the per-block class sums (`C` floats per [`TOTALS_BLOCK`] tasks) and the
+//!   per-task log-likelihood terms (`T` floats) come back; the host adds the blocks and the
+//!   terms in f64 (as the CPU twin adds its terms) and runs `estimate`.
 //! - **Precision**: the E-step uses the CPU twin's polynomial `exp`/`ln` and its summation order,
 //!   so posteriors agree with the CPU's within a few ulp (tested to 1e-5; the compiler may fuse
 //!   multiply-adds); the counts are summed in the same by-worker order as the CPU `m_step`.
@@ -97,7 +98,7 @@ impl DsShape {
             ("posteriors", 4 * (t * c + t).max(1)),
             ("answers by worker", 4 * (w + 1 + n)),
             ("confusion counts", 4 * (w * c * c).max(1)),
-            ("block sums", 4 * self.blocks() as u64 * (c + 1)),
+            ("block sums", 4 * self.blocks() as u64 * c),
         ]
     }
 
@@ -134,6 +135,17 @@ impl DsShape {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    static SESSIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Sessions opened on the device by this thread so far: tests use it to check that a fit really
+/// ran on the device.
+#[doc(hidden)]
+pub fn sessions_on_this_thread() -> u64 {
+    SESSIONS.with(|s| s.get())
 }
 
 /// The compiled pipelines.
@@ -305,7 +317,7 @@ impl<'c> DsSession<'c> {
         let partials = empty("ds block sums", sizes[6].1, U::STORAGE | U::COPY_SRC);
         let readback = empty(
             "ds counts readback",
-            counts.size() + partials.size(),
+            counts.size() + partials.size() + 4 * t as u64,
             U::MAP_READ | U::COPY_DST,
         );
         let group =
@@ -351,6 +363,7 @@ impl<'c> DsSession<'c> {
                 ctx.health.first_error()
             )));
         }
+        SESSIONS.with(|s| s.set(s.get() + 1));
         Ok(DsSession {
             ctx,
             kernel,
@@ -443,7 +456,7 @@ impl<'c> DsSession<'c> {
             }
             cp.set_pipeline(&k.totals);
             cp.set_bind_group(0, &self.totals_group, &[]);
-            dispatch(&mut cp, p.blocks * (p.classes + 1));
+            dispatch(&mut cp, p.blocks * p.classes);
         }
         let counts_bytes = if pass == Pass::E {
             0
@@ -455,28 +468,37 @@ impl<'c> DsSession<'c> {
         }
         let sums = self.partials.size();
         enc.copy_buffer_to_buffer(&self.partials, 0, &self.readback, counts_bytes, sums);
+        let ll_bytes = 4 * p.tasks as u64;
+        enc.copy_buffer_to_buffer(
+            &self.post,
+            4 * p.ll_offset as u64,
+            &self.readback,
+            counts_bytes + sums,
+            ll_bytes,
+        );
         let index = ctx.queue.submit([enc.finish()]);
-        let words = self.read(&self.readback, counts_bytes + sums, index)?;
+        let words = self.read(&self.readback, counts_bytes + sums + ll_bytes, index)?;
         if ctx.health.error_count() != errors {
             return Err(self.failed(&ctx.health.first_error()));
         }
-        let (cw, sw) = words.split_at((counts_bytes / 4) as usize);
+        let (cw, rest) = words.split_at((counts_bytes / 4) as usize);
+        let (sw, lw) = rest.split_at((sums / 4) as usize);
         if let Some(counts) = counts {
             let n = counts.len();
             counts.copy_from_slice(&cw[..n]);
         }
         // Block sums in f64, as the CPU adds its f32 runs.
-        let c = self.shape.classes;
-        let mut tot = vec![0f64; c + 1];
-        for b in sw.chunks_exact(c + 1).take(p.blocks as usize) {
-            for (s, &v) in tot.iter_mut().zip(b) {
-                *s += v as f64;
+        if let Some(totals) = totals {
+            let c = self.shape.classes;
+            totals.fill(0.0);
+            for b in sw.chunks_exact(c).take(p.blocks as usize) {
+                for (s, &v) in totals.iter_mut().zip(b) {
+                    *s += v as f64;
+                }
             }
         }
-        if let Some(totals) = totals {
-            totals.copy_from_slice(&tot[..c]);
-        }
-        Ok(tot[c])
+        // The per-task terms in f64, as the CPU twin adds them.
+        Ok(lw.iter().map(|&v| v as f64).sum())
     }
 
     fn failed(&self, why: &str) -> Error {
