@@ -19,6 +19,9 @@ pub struct BackendFigures {
     pub items: usize,
     pub seconds: f64,
     pub items_per_s: f64,
+    /// The logits kernel that ran (GPU only: `tiled` or `registers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<&'static str>,
     /// Items per batch and batches in flight (GPU only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
@@ -95,6 +98,7 @@ pub fn bench_cpu(
         items: n,
         seconds,
         items_per_s: n as f64 / seconds,
+        kernel: None,
         batch: None,
         slots: None,
         stages: Vec::new(),
@@ -124,6 +128,7 @@ pub fn bench_gpu(
         items: n,
         seconds,
         items_per_s: n as f64 / seconds,
+        kernel: Some(stats.kernel),
         batch: Some(stats.batch_size),
         slots: Some(stats.slots),
         stages: stats

@@ -18,7 +18,7 @@ pub struct BenchArgs {
     pub items: usize,
     /// Items for the GPU runs on a software adapter (lavapipe is a CPU: it is slow). A hardware
     /// GPU gets --items.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub software_gpu_items: usize,
     /// Workers in the (random) ensemble.
     #[arg(long, default_value_t = 1)]
@@ -185,6 +185,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             items: n,
             seconds,
             items_per_s: n as f64 / seconds,
+            kernel: None,
             batch,
             slots: Some(DEFAULT_SLOTS),
             stages: Vec::new(),
@@ -306,9 +307,10 @@ fn print_table(r: &Report) {
     for b in r.backends.iter().filter(|b| !b.stages.is_empty()) {
         println!();
         println!(
-            "{} on {}: batch {} x {} slots, device busy {:.0}% of wall time, host stages overlapped {:.0}%",
+            "{} on {} ({} kernel): batch {} x {} slots, device busy {:.0}% of wall time, host stages overlapped {:.0}%",
             b.backend,
             b.adapter.as_deref().unwrap_or("?"),
+            b.kernel.unwrap_or("?"),
             b.batch.unwrap_or(0),
             b.slots.unwrap_or(0),
             100.0 * b.device_busy.unwrap_or(0.0),
