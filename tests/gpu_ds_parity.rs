@@ -414,3 +414,52 @@ fn ds_fit_gives_the_cpu_labels_on_100k_synthetic_tasks() {
     eprint!("{report}");
     assert!(failures.is_empty(), "{failures:?}\n{report}");
 }
+
+#[test]
+fn a_problem_too_large_for_the_device_falls_back_or_fails_by_name() {
+    let test = "a_problem_too_large_for_the_device_falls_back_or_fails_by_name";
+    let (votes, _) = crowd_set("dog");
+    let opts = Options {
+        method: Method::Ds,
+        ds: DsOptions {
+            max_iters: 5,
+            tol: 0.0,
+            ..DsOptions::default()
+        },
+        posteriors: true,
+    };
+    let cpu = aggregate::aggregate(&votes, None, &opts, &CpuBackend::new("test")).unwrap();
+    for policy in [OnDeviceError::CpuFallback, OnDeviceError::Fail] {
+        let Some(mut ctx) = context_or_skip(test) else {
+            return;
+        };
+        // 807 tasks, 8070 answers: more than this pretend limit takes.
+        ctx.limits.max_storage_buffer_binding_size = 8192;
+        let gpu = GpuBackend::with_context(
+            ctx,
+            GpuOptions {
+                on_device_error: policy,
+                ..GpuOptions::default()
+            },
+            test,
+        )
+        .unwrap();
+        let sessions = gds::sessions_on_this_thread();
+        let r = aggregate::aggregate(&votes, None, &opts, &gpu as &dyn Backend);
+        assert_eq!(gds::sessions_on_this_thread(), sessions);
+        match (policy, r) {
+            (OnDeviceError::CpuFallback, Ok(agg)) => {
+                assert_eq!(agg.posteriors, cpu.posteriors);
+                assert_eq!(agg.log_likelihood, cpu.log_likelihood);
+            }
+            (OnDeviceError::Fail, Err(microtask::Error::Gpu(m))) => {
+                assert!(
+                    m.contains("bytes, more than")
+                        && m.contains("max_storage_buffer_binding_size (8192 bytes)"),
+                    "{m}"
+                );
+            }
+            (p, r) => panic!("{p:?}: {r:?}"),
+        }
+    }
+}
