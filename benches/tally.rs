@@ -6,6 +6,8 @@
 //! and only the CPU is measured, unless `MICROTASK_REQUIRE_GPU=1`, which makes that a panic.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use microtask::aggregate::dawid_skene::{fit_grouped_on, TaskGrouping};
+use microtask::aggregate::DsOptions;
 use microtask::backend::cpu::CpuBackend;
 use microtask::backend::gpu::testing::context_or_skip;
 use microtask::backend::gpu::{GpuBackend, GpuOptions, OnDeviceError};
@@ -64,5 +66,48 @@ fn tally_gpu(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tally_cpu, tally_gpu);
+/// Dawid-Skene EM iterations per answer: cost should be linear in answers (1M, 5M, 10M).
+/// Throughput counts answers x iterations; the majority-vote start is included once.
+fn ds_iterations(c: &mut Criterion) {
+    const ITERS: usize = 10;
+    let opts = DsOptions {
+        max_iters: ITERS,
+        tol: 0.0,
+        ..DsOptions::default()
+    };
+    let cpu = CpuBackend::default();
+    let gpu = context_or_skip("bench ds_gpu").and_then(|ctx| {
+        let software = ctx.adapter.software;
+        GpuBackend::with_context(ctx, GpuOptions::default(), "bench")
+            .ok()
+            .map(|g| (g, software))
+    });
+    let mut group = c.benchmark_group("ds_iteration");
+    group.sample_size(10);
+    let mut bench = |name: &str, backend: &dyn Backend, answers: usize| {
+        let votes = random_votes(answers / ANSWERS_PER_TASK, ANSWERS_PER_TASK, CLASSES, 1);
+        let grouping = TaskGrouping::new(&votes).expect("grouping");
+        group.throughput(Throughput::Elements((votes.len() * ITERS) as u64));
+        group.bench_with_input(BenchmarkId::new(name, answers), &votes, |b, v| {
+            b.iter(|| fit_grouped_on(backend, v, &grouping, None, &opts).expect("ds"))
+        });
+    };
+    for answers in [1_000_000, 5_000_000, 10_000_000] {
+        bench("cpu", &cpu, answers);
+    }
+    // A software adapter is a CPU pretending to be a GPU: one small size is enough there.
+    if let Some((g, software)) = &gpu {
+        let sizes: &[usize] = if *software {
+            &[100_000]
+        } else {
+            &[1_000_000, 5_000_000, 10_000_000]
+        };
+        for &answers in sizes {
+            bench("gpu", g, answers);
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tally_cpu, tally_gpu, ds_iterations);
 criterion_main!(benches);
