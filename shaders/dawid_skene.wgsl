@@ -6,14 +6,17 @@
 //   post[t * C + k]                = P(task t is of class k | answers);  post[ll_offset + t] =
 //                                    task t's log-likelihood term
 //   counts[(w * C + l) * C + k]    = sum of post[t * C + k] over worker w's answers l
+//   Answers are grouped by task for the E-step (rows w * C + l of the log-confusion) and by row
+//   w * C + l for the M-step (tasks in task order within a row).
 //
 // Three entry points, run one after the other in one compute pass:
 //   `e_step`: one invocation per task: log-prior plus the log-confusion rows of its answers,
 //             max-subtract, exp, normalise; a gold task is clamped (one-hot, its term is its
 //             class's score). The summation order of the softmax follows the CPU twin's, and
 //             exp/ln are the CPU twin's polynomials (`exp_approx`, `ln_approx`).
-//   `m_step`: one invocation per (worker, class k): column k of the worker's confusion counts,
-//             summed over its answers in the by-worker order (as the CPU twin's `m_step`).
+//   `m_step`: one invocation per count (row w * C + l, class k): the sum, in a register, of
+//             post[t * C + k] over the tasks t of that row's answers in task order: the order
+//             in which the CPU twin's by-worker `m_step` adds into that count.
 //   `totals`: one invocation per (block of TOTALS_BLOCK tasks, class k): the block's sum of
 //             post[t * C + k] in f32; the host adds the blocks in f64 (class totals). The host
 //             reads the log-likelihood terms back and adds them in f64, as the CPU twin does.
@@ -27,7 +30,7 @@ struct DsParams {
     clamp_offset: u32,
     // Offset of the log-likelihood terms in `post` (tasks * classes).
     ll_offset: u32,
-    // Offset of the answer entries in `worker_info` (workers + 1).
+    // Offset of the answer entries in `row_info` (workers * classes + 1).
     entry_offset: u32,
     // Blocks of TOTALS_BLOCK tasks.
     blocks: u32,
@@ -50,9 +53,9 @@ const NO_CLAMP: u32 = 0xffffffffu;
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 // [posteriors (T * C) | log-likelihood terms (T)].
 @group(0) @binding(4) var<storage, read_write> post: array<f32>;
-// [worker_start (W + 1) | entries]: worker w's answers are entries worker_start[w]..[w + 1],
-// each task * C + label.
-@group(0) @binding(5) var<storage, read> worker_info: array<u32>;
+// [row_start (W * C + 1) | entries]: the answers label l of worker w are entries
+// row_start[w * C + l]..row_start[w * C + l + 1], each task * C (its posterior row's offset).
+@group(0) @binding(5) var<storage, read> row_info: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<f32>;
 // blocks * C: per block of tasks, the sums of the posteriors per class.
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
@@ -161,24 +164,18 @@ fn m_step(
 ) {
     let idx = linear_index(gid, groups);
     let c = params.classes;
-    if (idx >= params.workers * c) {
+    if (idx >= params.workers * c * c) {
         return;
     }
-    let w = idx / c;
-    let k = idx - w * c;
-    // counts[(w * C + l) * C + k] for every label l.
-    let col = w * c * c + k;
-    for (var l = 0u; l < c; l++) {
-        counts[col + l * c] = 0.0;
+    // idx = row * C + k with row = w * C + l: counts[idx] is P(answer l | class k)'s count.
+    let row = idx / c;
+    let k = idx - row * c;
+    var sum = 0.0;
+    let last = row_info[row + 1u];
+    for (var i = row_info[row]; i < last; i++) {
+        sum += post[row_info[params.entry_offset + i] + k];
     }
-    let first = worker_info[w];
-    let last = worker_info[w + 1u];
-    for (var i = first; i < last; i++) {
-        let entry = worker_info[params.entry_offset + i];
-        let l = entry % c;
-        // entry - l = task * C.
-        counts[col + l * c] += post[entry - l + k];
-    }
+    counts[idx] = sum;
 }
 
 @compute @workgroup_size(64, 1, 1)

@@ -463,3 +463,51 @@ fn a_problem_too_large_for_the_device_falls_back_or_fails_by_name() {
         }
     }
 }
+
+/// Time of each pass on the device for a synthetic crowd (`MICROTASK_DS_PERF_TASKS` tasks,
+/// default 1,000,000): for profiling, not a test.
+#[test]
+#[ignore]
+fn perf_ds_passes() {
+    let Some(ctx) = context_or_skip("perf_ds_passes") else {
+        return;
+    };
+    let tasks = std::env::var("MICROTASK_DS_PERF_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let votes = generate(&CrowdConfig::new(tasks, 1000, 5, 10, 1))
+        .unwrap()
+        .to_table();
+    let p = Problem::of(&votes, 0);
+    let a = p.answers();
+    let (c, w) = (p.classes, p.workers);
+    let (lp, lc) = random_model(c, w, 3);
+    let t = Instant::now();
+    let s = DsSession::new(&ctx, a, w, Duration::from_secs(300)).unwrap();
+    eprintln!("session: {:.3} s", t.elapsed().as_secs_f64());
+    let mut counts = vec![0f32; w * c * c];
+    let mut totals = vec![0f64; c];
+    for _ in 0..3 {
+        let t = Instant::now();
+        s.e_step(&lp, &lc).unwrap();
+        let e = t.elapsed();
+        let t = Instant::now();
+        s.m_sums(&mut counts, &mut totals).unwrap();
+        let m = t.elapsed();
+        let t = Instant::now();
+        s.e_m_step(&lp, &lc, &mut counts, &mut totals).unwrap();
+        let em = t.elapsed();
+        let t = Instant::now();
+        let mut post = vec![0f32; tasks * c];
+        ds::e_m_step_fused(a, &lp, &lc, &mut post, &mut counts, &mut totals);
+        let cpu = t.elapsed();
+        eprintln!(
+            "E (+ sums) {:.1} ms, M (+ sums) {:.1} ms, E+M {:.1} ms; cpu fused {:.1} ms",
+            e.as_secs_f64() * 1e3,
+            m.as_secs_f64() * 1e3,
+            em.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -2,8 +2,11 @@
 //! [`crate::backend::cpu::dawid_skene`]'s `e_step`, `m_step` and `class_totals`.
 //!
 //! - **Resident**: a [`DsSession`] uploads the answers once (grouped by task for the E-step and by
-//!   worker for the M-step, as CSR arrays); they stay on the device for every iteration. So do
-//!   the posteriors, until [`DsSession::posteriors`] reads them back at the end.
+//!   row `worker * C + label` for the M-step, as CSR arrays); they stay on the device for every
+//!   iteration. So do the posteriors, until [`DsSession::posteriors`] reads them back at the end.
+//! - **M-step shape**: one invocation per count `(w * C + l) * C + k`, summing in a register over
+//!   the answers of that row in task order: the order in which the CPU twin's by-worker `m_step`
+//!   adds into that count, with no read-modify-write of memory and `W*C*C` invocations.
 //! - **Per iteration** ([`DsSession::e_m_step`]): the parameters go up (`C + W*C*C` floats), one
 //!   submit runs the E-step, the M-step and the block sums, and the confusion counts
 //!   (`W*C*C` floats), the per-block class sums (`C` floats per [`TOTALS_BLOCK`] tasks) and the
@@ -11,7 +14,7 @@
 //!   terms in f64 (as the CPU twin adds its terms) and runs `estimate`.
 //! - **Precision**: the E-step uses the CPU twin's polynomial `exp`/`ln` and its summation order,
 //!   so posteriors agree with the CPU's within a few ulp (tested to 1e-5; the compiler may fuse
-//!   multiply-adds); the counts are summed in the same by-worker order as the CPU `m_step`.
+//!   multiply-adds); the counts are summed in the same order as the CPU's by-worker `m_step`.
 //! - **Limits**: every buffer must fit `max_storage_buffer_binding_size`; a problem that does not
 //!   is refused with an [`Error::Gpu`] that names the buffer and the limit ([`DsShape::check`]).
 //! - **Fallback**: [`GpuDsSteps`] runs the steps for the EM driver; when the device fails (or the
@@ -22,7 +25,7 @@ use super::context::GpuContext;
 use super::layout::dispatch_2d;
 use super::{GpuBackend, OnDeviceError};
 use crate::backend::cpu::dawid_skene::{self as cpu_ds, TaskAnswers};
-use crate::backend::{ds_by_worker, CpuDsSteps, DsSteps};
+use crate::backend::{CpuDsSteps, DsSteps};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use std::borrow::Cow;
@@ -53,7 +56,7 @@ pub struct DsParams {
     pub clamp_offset: u32,
     /// Offset of the log-likelihood terms in the posterior buffer: `tasks * classes`.
     pub ll_offset: u32,
-    /// Offset of the answer entries in the worker buffer: `workers + 1`.
+    /// Offset of the answer entries in the row buffer: `workers * classes + 1`.
     pub entry_offset: u32,
     /// Blocks of [`TOTALS_BLOCK`] tasks.
     pub blocks: u32,
@@ -96,7 +99,7 @@ impl DsShape {
             ("answers by task", 4 * n.max(1)),
             ("parameters", 4 * (c + w * c * c)),
             ("posteriors", 4 * (t * c + t).max(1)),
-            ("answers by worker", 4 * (w + 1 + n)),
+            ("answers by worker and label", 4 * (w * c + 1 + n)),
             ("confusion counts", 4 * (w * c * c).max(1)),
             ("block sums", 4 * self.blocks() as u64 * c),
         ]
@@ -191,6 +194,31 @@ impl DsKernel {
     }
 }
 
+/// The M-step's grouping: `[row_start (rows + 1) | entries]`, where the answers of row
+/// `r = worker * C + label` are entries `row_start[r]..row_start[r + 1]`, each `task * C`, in
+/// task order (a stable counting sort of the task-grouped answers by row).
+fn by_row(a: TaskAnswers, rows: usize) -> Vec<u32> {
+    let c = a.classes as u32;
+    let n = a.row.len();
+    let mut info = vec![0u32; rows + 1 + n];
+    for &r in a.row {
+        info[r as usize + 1] += 1;
+    }
+    for r in 0..rows {
+        info[r + 1] += info[r];
+    }
+    let (start, entries) = info.split_at_mut(rows + 1);
+    let mut fill = start[..rows].to_vec();
+    for t in 0..a.tasks() {
+        for &r in &a.row[a.start[t] as usize..a.start[t + 1] as usize] {
+            let f = &mut fill[r as usize];
+            entries[*f as usize] = t as u32 * c;
+            *f += 1;
+        }
+    }
+    info
+}
+
 fn entry(binding: u32, buf: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
         binding,
@@ -269,7 +297,7 @@ impl<'c> DsSession<'c> {
             workers: workers as u32,
             clamp_offset: t as u32 + 1,
             ll_offset: (t * c) as u32,
-            entry_offset: workers as u32 + 1,
+            entry_offset: (workers * c) as u32 + 1,
             blocks: shape.blocks() as u32,
             _pad: 0,
         };
@@ -299,13 +327,9 @@ impl<'c> DsSession<'c> {
         let task_info = init("ds task offsets and clamps", &info, U::STORAGE);
         drop(info);
         let task_row = init("ds answers by task", a.row, U::STORAGE);
-        let (ws, wt, wl) = ds_by_worker(a, workers);
-        let mut winfo = ws;
-        winfo.reserve(wt.len());
-        winfo.extend(wt.iter().zip(&wl).map(|(&task, &l)| task * c as u32 + l));
-        drop((wt, wl));
-        let worker_info = init("ds answers by worker", &winfo, U::STORAGE);
-        drop(winfo);
+        let rows = by_row(a, workers * c);
+        let row_info = init("ds answers by worker and label", &rows, U::STORAGE);
+        drop(rows);
         let sizes = shape.buffers();
         let model = empty("ds parameters", sizes[2].1, U::STORAGE | U::COPY_DST);
         let post = empty(
@@ -344,12 +368,7 @@ impl<'c> DsSession<'c> {
         let m_group = group(
             "ds m_step",
             &kernel.m_step,
-            &[
-                (0, &params_buf),
-                (4, &post),
-                (5, &worker_info),
-                (6, &counts),
-            ],
+            &[(0, &params_buf), (4, &post), (5, &row_info), (6, &counts)],
         );
         let totals_group = group(
             "ds totals",
@@ -378,7 +397,7 @@ impl<'c> DsSession<'c> {
             m_group,
             totals_group,
             timeout,
-            _resident: [params_buf, task_info, task_row, worker_info],
+            _resident: [params_buf, task_info, task_row, row_info],
         })
     }
 
@@ -452,7 +471,7 @@ impl<'c> DsSession<'c> {
             if pass != Pass::E {
                 cp.set_pipeline(&k.m_step);
                 cp.set_bind_group(0, &self.m_group, &[]);
-                dispatch(&mut cp, p.workers * p.classes);
+                dispatch(&mut cp, p.workers * p.classes * p.classes);
             }
             cp.set_pipeline(&k.totals);
             cp.set_bind_group(0, &self.totals_group, &[]);
