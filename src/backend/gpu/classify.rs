@@ -218,37 +218,16 @@ impl ClassifyKernel {
                 ctx.limits.max_storage_buffers_per_shader_stage
             )));
         }
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("classify.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(SHADER)),
-            });
-        let pipeline = |entry: &str| {
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-        };
-        let errors = ctx.health.error_count();
-        let kernel = ClassifyKernel {
-            logits: pipeline("logits"),
-            logits_regs: pipeline("logits_regs"),
-            softmax: pipeline("softmax"),
-        };
-        if ctx.health.error_count() != errors {
-            return Err(Error::Gpu(format!(
-                "the classify shader does not compile on {}: {}",
-                ctx.adapter.short(),
-                ctx.health.first_error()
-            )));
-        }
-        Ok(kernel)
+        let [logits, logits_regs, softmax] = ctx.compile(
+            "classify.wgsl",
+            SHADER,
+            ["logits", "logits_regs", "softmax"],
+        )?;
+        Ok(ClassifyKernel {
+            logits,
+            logits_regs,
+            softmax,
+        })
     }
 }
 

@@ -267,6 +267,42 @@ impl fmt::Debug for GpuContext {
 }
 
 impl GpuContext {
+    /// Compiles `source` (a WGSL file called `name`) and one compute pipeline per entry point;
+    /// a shader the device refuses is an `Error::Gpu` naming it.
+    pub fn compile<const N: usize>(
+        &self,
+        name: &str,
+        source: &'static str,
+        entries: [&str; N],
+    ) -> Result<[wgpu::ComputePipeline; N]> {
+        let errors = self.health.error_count();
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(source)),
+            });
+        let pipelines = entries.map(|entry| {
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        });
+        if self.health.error_count() != errors {
+            return Err(Error::Gpu(format!(
+                "{name} does not compile on {}: {}",
+                self.adapter.short(),
+                self.health.first_error()
+            )));
+        }
+        Ok(pipelines)
+    }
+
     /// Opens the adapter `choice` picks, with the limits it offers.
     pub fn new(choice: AdapterChoice) -> Result<Self> {
         let instance = instance();

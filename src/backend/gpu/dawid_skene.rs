@@ -28,7 +28,6 @@ use crate::backend::cpu::dawid_skene::{self as cpu_ds, TaskAnswers};
 use crate::backend::{CpuDsSteps, DsSteps};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,37 +159,13 @@ pub struct DsKernel {
 
 impl DsKernel {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let errors = ctx.health.error_count();
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("dawid_skene.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(SHADER)),
-            });
-        let pipeline = |entry: &str| {
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-        };
-        let kernel = DsKernel {
-            e_step: pipeline("e_step"),
-            m_step: pipeline("m_step"),
-            totals: pipeline("totals"),
-        };
-        if ctx.health.error_count() != errors {
-            return Err(Error::Gpu(format!(
-                "the Dawid-Skene shader does not compile on {}: {}",
-                ctx.adapter.short(),
-                ctx.health.first_error()
-            )));
-        }
-        Ok(kernel)
+        let [e_step, m_step, totals] =
+            ctx.compile("dawid_skene.wgsl", SHADER, ["e_step", "m_step", "totals"])?;
+        Ok(DsKernel {
+            e_step,
+            m_step,
+            totals,
+        })
     }
 }
 

@@ -59,36 +59,8 @@ impl TallyLimits {
 
 impl TallyKernel {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("tally.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(SHADER)),
-            });
-        let pipeline = |entry: &str| {
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-        };
-        let errors = ctx.health.error_count();
-        let kernel = TallyKernel {
-            accumulate: pipeline("accumulate"),
-            pick: pipeline("pick"),
-        };
-        if ctx.health.error_count() != errors {
-            return Err(Error::Gpu(format!(
-                "the tally shader does not compile on {}: {}",
-                ctx.adapter.short(),
-                ctx.health.first_error()
-            )));
-        }
-        Ok(kernel)
+        let [accumulate, pick] = ctx.compile("tally.wgsl", SHADER, ["accumulate", "pick"])?;
+        Ok(TallyKernel { accumulate, pick })
     }
 
     /// Majority vote per task on the device; same answer as `cpu::majority`.
