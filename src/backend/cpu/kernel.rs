@@ -77,7 +77,6 @@ impl Isa {
             .collect()
     }
 
-    #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512",

@@ -1,8 +1,8 @@
 //! The rayon backend: production fallback and the reference for every GPU kernel.
 
 mod classify;
-mod kernel;
 pub mod dawid_skene;
+mod kernel;
 pub mod tally;
 
 pub use classify::{classify_block, BLOCK_ITEMS};
@@ -30,10 +30,14 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         let threads = rayon::current_num_threads();
+        let kernel = kernel::Isa::detect().name();
         if self.reason.is_empty() {
-            format!("cpu (rayon, {threads} threads)")
+            format!("cpu (rayon, {threads} threads, {kernel} kernel)")
         } else {
-            format!("cpu (rayon, {threads} threads): {}", self.reason)
+            format!(
+                "cpu (rayon, {threads} threads, {kernel} kernel): {}",
+                self.reason
+            )
         }
     }
 
