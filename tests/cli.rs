@@ -283,3 +283,116 @@ fn usage_errors_exit_2() {
     ]);
     assert_clean_failure(&o, &["/nonexistent-dir/m.safetensors"]);
 }
+
+/// An environment in which wgpu finds no adapter at all (no Vulkan driver file, no GL).
+fn without_adapters(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_microtask"))
+        .args(args)
+        .env("WGPU_BACKEND", "vulkan")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .output()
+        .expect("the microtask binary runs")
+}
+
+#[test]
+fn without_any_gpu_driver_run_falls_back_to_rayon_and_gpu_is_refused() {
+    let o = without_adapters(&["run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("backend    : cpu (rayon"), "{out}");
+    assert!(
+        out.contains("no adapters found"),
+        "the report says why: {out}"
+    );
+    let o = without_adapters(&[
+        "classify",
+        "--backend",
+        "gpu",
+        "--model",
+        "assets/mnist-5workers.safetensors",
+        "--data",
+        "synth:10",
+    ]);
+    assert_clean_failure(&o, &["no GPU adapter", "--backend cpu"]);
+}
+
+#[test]
+fn gpu_and_hybrid_votes_equal_cpu_votes_on_mnist() {
+    let Some(_) = microtask::backend::gpu::testing::context_or_skip("cli gpu votes") else {
+        return;
+    };
+    let dir = tempdir();
+    let votes = |backend: &str| -> Vec<(String, f64)> {
+        let path = dir.path().join(format!("{backend}.csv"));
+        let o = microtask(&[
+            "classify",
+            "--model",
+            "assets/mnist-5workers.safetensors",
+            "--data",
+            &mnist("t10k-images-idx3-ubyte.gz"),
+            "--backend",
+            backend,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (head, conf) = l.rsplit_once(',').unwrap();
+                (head.to_string(), conf.parse().unwrap())
+            })
+            .collect()
+    };
+    let cpu = votes("cpu");
+    assert_eq!(cpu.len(), 50_000);
+    for backend in ["gpu", "hybrid"] {
+        let other = votes(backend);
+        assert_eq!(other.len(), cpu.len());
+        let mut near_ties = 0;
+        for ((a, ca), (b, cb)) in cpu.iter().zip(&other) {
+            if a != b {
+                // Only a true near-tie may differ: both sides at most 0.5001 confident.
+                assert!(*ca <= 0.5001 && *cb <= 0.5001, "{backend}: {a} vs {b}");
+                near_ties += 1;
+            } else {
+                assert!((ca - cb).abs() <= 1.5e-6, "{backend}: {a}: {ca} vs {cb}");
+            }
+        }
+        println!("{backend}: {near_ties} near-ties differ of {}", cpu.len());
+    }
+}
+
+#[test]
+fn batch_above_the_device_limit_is_refused() {
+    let Some(_) = microtask::backend::gpu::testing::context_or_skip("cli --batch limit") else {
+        return;
+    };
+    let o = microtask(&[
+        "classify",
+        "--backend",
+        "gpu",
+        "--batch",
+        "1000000000",
+        "--model",
+        "assets/mnist-5workers.safetensors",
+        "--data",
+        "synth:10",
+    ]);
+    assert_clean_failure(&o, &["--batch 1000000000", "at most"]);
+    let o = microtask(&[
+        "classify",
+        "--backend",
+        "gpu",
+        "--slots",
+        "0",
+        "--model",
+        "assets/mnist-5workers.safetensors",
+        "--data",
+        "synth:10",
+    ]);
+    assert_clean_failure(&o, &["--slots 0"]);
+}
