@@ -16,7 +16,7 @@ use microtask::bench::random_votes;
 
 const ANSWERS_PER_TASK: usize = 5;
 const CLASSES: usize = 10;
-const CPU_TASKS: [usize; 3] = [10_000, 100_000, 1_000_000];
+const CPU_TASKS: [usize; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
 const SOFTWARE_GPU_TASKS: [usize; 2] = [10_000, 100_000];
 const HARDWARE_GPU_TASKS: [usize; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
 
