@@ -4,7 +4,7 @@
 use crate::backend::cpu::tally::conf_fixed;
 use crate::backend::cpu::tally::pick;
 use crate::backend::{Backend, Predictions};
-use crate::data::stream::{Chunk, ItemStream};
+use crate::data::stream::{Chunk, ItemStream, Pixels};
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, MAX_CLASSES};
 use rayon::prelude::*;
@@ -222,7 +222,9 @@ impl ClassifyJob<'_> {
                     stats.items += chunk_len(&chunk, model) as u64;
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
-                    let _ = free_tx.send(chunk.pixels);
+                    if let Pixels::Owned(buffer) = chunk.pixels {
+                        let _ = free_tx.send(buffer);
+                    }
                 }
                 Ok(())
             });
@@ -238,7 +240,7 @@ impl ClassifyJob<'_> {
                 };
                 let t = Instant::now();
                 let mut pred = Predictions::with_capacity(chunk_len(&chunk, model), model.workers);
-                if let Err(e) = self.backend.classify(model, &chunk.pixels, &mut pred) {
+                if let Err(e) = self.backend.classify(model, &chunk.pixels[..], &mut pred) {
                     outcome = Err(e);
                     break;
                 }

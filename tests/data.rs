@@ -159,3 +159,28 @@ fn corrupt_image_and_empty_folder_are_clear_errors() {
     let msg = message(data::load(dir.path().to_str().unwrap()).unwrap_err());
     assert!(msg.contains("bad.png"), "{msg}");
 }
+
+#[test]
+fn streamed_chunks_of_raw_and_gzip_idx_equal_the_whole_set() {
+    let dir = tempdir();
+    let set = synth::generate(1000, 4);
+    let raw = dir.path().join("s-images-idx3-ubyte");
+    idx::write_images_file(&raw, &set).unwrap();
+    let mut lab = Vec::new();
+    idx::write_labels(&mut lab, set.labels.as_ref().unwrap()).unwrap();
+    std::fs::write(dir.path().join("s-labels-idx1-ubyte"), lab).unwrap();
+    let gz = dir.path().join("g-images-idx3-ubyte.gz");
+    write_gz(&gz, &idx_bytes(&set));
+    for (path, labelled) in [(&raw, true), (&gz, false)] {
+        let mut stream = microtask::data::stream::ItemStream::open(path.to_str().unwrap()).unwrap();
+        let (mut pixels, mut labels, mut next) = (Vec::new(), Vec::new(), 0);
+        while let Some(chunk) = stream.next_chunk(333).unwrap() {
+            assert_eq!(chunk.start, next);
+            next += chunk.pixels.len() / 784;
+            pixels.extend_from_slice(&chunk.pixels);
+            labels.extend(chunk.labels.unwrap_or_default());
+        }
+        assert!(pixels == set.pixels, "{}", path.display());
+        assert_eq!(labelled, labels == *set.labels.as_ref().unwrap());
+    }
+}

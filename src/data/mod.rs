@@ -2,6 +2,8 @@
 
 pub mod idx;
 pub mod images;
+#[cfg(unix)]
+pub mod mapped;
 pub mod stream;
 pub mod synth;
 pub mod synth_votes;

@@ -3,14 +3,53 @@
 //! from their decoder (image folders are decoded whole: they are small by nature).
 
 use super::idx::{self, IdxImages};
+#[cfg(unix)]
+use super::mapped::{MappedRange, Mapping};
 use super::{images, synth, Dataset};
 use crate::error::{Error, Result};
 use std::path::Path;
+#[cfg(unix)]
+use std::sync::Arc;
 
 enum Source {
     Memory(Dataset),
     Idx(IdxImages),
-    Synth { seed: u64 },
+    /// A raw IDX file mapped into memory: chunks are read in place, with no copy.
+    #[cfg(unix)]
+    Mapped(Arc<Mapping>),
+    Synth {
+        seed: u64,
+    },
+}
+
+/// A chunk's pixels: owned bytes, or a range of a mapped file.
+pub enum Pixels {
+    Owned(Vec<u8>),
+    #[cfg(unix)]
+    Mapped(MappedRange),
+}
+
+impl Default for Pixels {
+    fn default() -> Self {
+        Pixels::Owned(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Pixels::Owned(v) => v,
+            #[cfg(unix)]
+            Pixels::Mapped(m) => m.bytes(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pixels({} bytes)", self.len())
+    }
 }
 
 pub struct ItemStream {
@@ -29,7 +68,7 @@ pub struct ItemStream {
 pub struct Chunk {
     /// Index of the first item in the whole stream.
     pub start: usize,
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
     pub labels: Option<Vec<u8>>,
 }
 
@@ -70,15 +109,29 @@ impl ItemStream {
             }
             None => None,
         };
+        let (height, width, len) = (reader.height, reader.width, reader.count);
         Ok(ItemStream {
             name: path.display().to_string(),
-            height: reader.height,
-            width: reader.width,
-            len: reader.count,
+            height,
+            width,
+            len,
             labels,
             pos: 0,
-            source: Source::Idx(reader),
+            source: Self::raw_or_stream(path, reader)?,
         })
+    }
+
+    /// A raw IDX file (its size already checked against the header) is mapped; a `.gz` one is
+    /// streamed through its decoder.
+    fn raw_or_stream(path: &Path, reader: IdxImages) -> Result<Source> {
+        #[cfg(unix)]
+        if path.extension().is_none_or(|e| e != "gz") {
+            if let Some(map) = Mapping::open(path)? {
+                return Ok(Source::Mapped(map));
+            }
+        }
+        let _ = path;
+        Ok(Source::Idx(reader))
     }
 
     pub fn from_dataset(set: Dataset) -> Result<Self> {
@@ -108,6 +161,10 @@ impl ItemStream {
         self.next_chunk_into(max_items, Vec::new())
     }
 
+    /// Bytes before the first item in a mapped IDX file (the header).
+    #[cfg(unix)]
+    const IDX_HEADER: usize = 16;
+
     /// Like `next_chunk`, reusing `pixels` (a buffer from an earlier chunk) so that a long
     /// stream neither allocates nor zero-fills per chunk.
     pub fn next_chunk_into(
@@ -123,20 +180,29 @@ impl ItemStream {
         let (pixels, labels) = match &mut self.source {
             Source::Memory(set) => {
                 let part = set.slice(range.clone());
-                (part.pixels, part.labels)
+                (Pixels::Owned(part.pixels), part.labels)
+            }
+            #[cfg(unix)]
+            Source::Mapped(map) => {
+                let d = self.height * self.width;
+                let bytes = Self::IDX_HEADER + range.start * d..Self::IDX_HEADER + range.end * d;
+                (
+                    Pixels::Mapped(MappedRange::new(map.clone(), bytes)),
+                    self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
+                )
             }
             Source::Idx(reader) => {
                 // Same length as last time: no zero-fill; the read overwrites every byte.
                 pixels.resize(n * reader.features(), 0);
                 reader.read_into(&mut pixels)?;
                 (
-                    pixels,
+                    Pixels::Owned(pixels),
                     self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
                 )
             }
             Source::Synth { seed } => {
                 let part = synth::generate_range(range.clone(), *seed);
-                (part.pixels, part.labels)
+                (Pixels::Owned(part.pixels), part.labels)
             }
         };
         self.pos += n;
