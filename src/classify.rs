@@ -182,22 +182,25 @@ impl ClassifyJob<'_> {
         let mut read_seconds = 0.0;
         let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
             let reader = s.spawn(move || {
-                loop {
+                // The microtasks (stable ids, item ranges) are the chunks read in order.
+                for task in crate::task::microtasks(stream.len, chunk_items) {
                     let t = Instant::now();
                     let buffer = free_rx.try_recv().unwrap_or_default();
-                    let next = stream.next_chunk_into(chunk_items, buffer);
+                    let next = stream.next_chunk_into(task.items.len(), buffer);
                     read_seconds += t.elapsed().as_secs_f64();
-                    match next {
+                    let sent = match next {
                         Ok(Some(chunk)) => {
-                            if chunk_tx.send(Ok(chunk)).is_err() {
-                                break;
-                            }
+                            debug_assert_eq!(chunk.start, task.items.start);
+                            chunk_tx.send(Ok(chunk))
                         }
                         Ok(None) => break,
                         Err(e) => {
                             let _ = chunk_tx.send(Err(e));
                             break;
                         }
+                    };
+                    if sent.is_err() {
+                        break;
                     }
                 }
                 read_seconds
