@@ -2,7 +2,7 @@
 //! it), streaming, so that `synth:` can make big test files without holding them in memory.
 
 use super::progress;
-use microtask::data::idx::{self, IMAGES_MAGIC};
+use microtask::data::idx;
 use microtask::data::stream::ItemStream;
 use microtask::error::Error;
 use microtask::output::write_atomic;
@@ -27,15 +27,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     let mut all_labelled = true;
     write_atomic(&a.out, |w| {
         let io = |e| Error::io(&a.out, e);
-        let header = [
-            IMAGES_MAGIC,
-            stream.len as u32,
-            stream.height as u32,
-            stream.width as u32,
-        ];
-        for v in header {
-            w.write_all(&v.to_be_bytes()).map_err(io)?;
-        }
+        idx::write_images_header(w, stream.len, stream.height, stream.width).map_err(io)?;
         while let Some(chunk) = stream.next_chunk(1 << 16)? {
             w.write_all(&chunk.pixels).map_err(io)?;
             match &chunk.labels {

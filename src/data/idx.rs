@@ -7,7 +7,7 @@
 use super::Dataset;
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub const IMAGES_MAGIC: u32 = 2051;
@@ -242,18 +242,22 @@ pub fn load_images(path: &Path) -> Result<Dataset> {
     })
 }
 
-/// Writes a data set as raw IDX (and its labels beside it, named as `labels_path_for` expects
-/// when `path` ends in `-images-idx3-ubyte`). The caller makes the write atomic.
-pub fn write_images(w: &mut impl Write, set: &Dataset) -> std::io::Result<()> {
-    let header = [
-        IMAGES_MAGIC,
-        set.len() as u32,
-        set.height as u32,
-        set.width as u32,
-    ];
-    for v in header {
+/// Writes the 16-byte header of an images file of `count` items of `height` x `width`.
+pub fn write_images_header(
+    w: &mut impl Write,
+    count: usize,
+    height: usize,
+    width: usize,
+) -> std::io::Result<()> {
+    for v in [IMAGES_MAGIC, count as u32, height as u32, width as u32] {
         w.write_all(&v.to_be_bytes())?;
     }
+    Ok(())
+}
+
+/// Writes a data set as a raw IDX images file. The caller makes the write atomic.
+pub fn write_images(w: &mut impl Write, set: &Dataset) -> std::io::Result<()> {
+    write_images_header(w, set.len(), set.height, set.width)?;
     w.write_all(&set.pixels)
 }
 
@@ -261,13 +265,4 @@ pub fn write_labels(w: &mut impl Write, labels: &[u8]) -> std::io::Result<()> {
     w.write_all(&LABELS_MAGIC.to_be_bytes())?;
     w.write_all(&(labels.len() as u32).to_be_bytes())?;
     w.write_all(labels)
-}
-
-/// Convenience for tests and tools: writes `set` to `path` (raw IDX), no atomicity.
-pub fn write_images_file(path: &Path, set: &Dataset) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut w = BufWriter::new(file);
-    write_images(&mut w, set)
-        .and_then(|_| w.flush())
-        .map_err(|e| Error::io(path, e))
 }
