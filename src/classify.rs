@@ -100,15 +100,11 @@ fn push_confidence(buf: &mut Vec<u8>, value: f32) {
     buf.extend_from_slice(&digits);
 }
 
-/// Appends the votes of items `start..` as CSV rows `task,worker,label,confidence`.
-pub fn format_votes(buf: &mut Vec<u8>, start: usize, pred: &Predictions) {
-    let r = pred.workers;
-    for (i, (labels, conf)) in pred
-        .labels
-        .chunks_exact(r)
-        .zip(pred.confidence.chunks_exact(r))
-        .enumerate()
-    {
+/// Appends the votes of items `start..` as CSV rows `task,worker,label,confidence`; `labels`
+/// and `conf` hold `workers` votes per item.
+pub fn format_votes(buf: &mut Vec<u8>, start: usize, workers: usize, labels: &[u32], conf: &[f32]) {
+    let r = workers.max(1);
+    for (i, (labels, conf)) in labels.chunks_exact(r).zip(conf.chunks_exact(r)).enumerate() {
         for w in 0..r {
             push_uint(buf, (start + i) as u64);
             buf.push(b',');
@@ -130,14 +126,9 @@ fn format_votes_parallel(start: usize, pred: &Predictions) -> Vec<Vec<u8>> {
         .par_chunks(PIECE * r)
         .zip(pred.confidence.par_chunks(PIECE * r))
         .enumerate()
-        .map(|(p, (labels, confidence))| {
-            let piece = Predictions {
-                workers: r,
-                labels: labels.to_vec(),
-                confidence: confidence.to_vec(),
-            };
+        .map(|(p, (labels, conf))| {
             let mut buf = Vec::with_capacity(labels.len() * 24);
-            format_votes(&mut buf, start + p * PIECE, &piece);
+            format_votes(&mut buf, start + p * PIECE, r, labels, conf);
             buf
         })
         .collect()
@@ -317,7 +308,7 @@ mod tests {
             confidence: vec![0.5, 1.0, 0.000_000_4, 0.123_456_7],
         };
         let mut buf = Vec::new();
-        format_votes(&mut buf, 98, &pred);
+        format_votes(&mut buf, 98, pred.workers, &pred.labels, &pred.confidence);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "98,0,3,0.500000\n98,1,0,1.000000\n99,0,12,0.000000\n99,1,7,0.123457\n"

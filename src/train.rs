@@ -36,11 +36,20 @@ pub fn class_count(set: &Dataset) -> Result<usize> {
             set.source
         ))
     })?;
-    Ok(labels
+    let classes = labels
         .iter()
         .copied()
         .max()
-        .map_or(2, |m| (m as usize + 1).max(2)))
+        .map_or(2, |m| (m as usize + 1).max(2));
+    if classes > crate::model::MAX_CLASSES {
+        return Err(Error::Invalid(format!(
+            "{}: labels go up to {}, but a model has at most {} classes",
+            set.source,
+            classes - 1,
+            crate::model::MAX_CLASSES
+        )));
+    }
+    Ok(classes)
 }
 
 /// Trains `workers` softmax workers, worker `r` on shard `r` of `set`; `progress` is called with
@@ -180,4 +189,17 @@ fn train_one(
         }
     }
     model
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_beyond_the_class_limit_are_refused_not_trained() {
+        let mut set = crate::data::synth::generate(100, 1);
+        set.labels.as_mut().unwrap()[7] = 70;
+        let e = train_ensemble(&set, 1, &TrainConfig::default(), &|_| {}).unwrap_err();
+        assert!(e.to_string().contains("at most 64 classes"), "{e}");
+    }
 }

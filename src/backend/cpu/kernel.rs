@@ -172,22 +172,19 @@ pub fn softmax(
     if rows == 0 {
         return; // no workers, no votes
     }
+    // The vector softmaxes keep one item's logits in a MAX_CLASSES-wide scratch row.
+    assert!(
+        classes <= crate::model::MAX_CLASSES,
+        "at most MAX_CLASSES classes"
+    );
     #[cfg(target_arch = "x86_64")]
     if isa.min_with_best() == Isa::Avx512 {
-        assert!(
-            classes <= crate::model::MAX_CLASSES,
-            "at most MAX_CLASSES classes"
-        );
         // SAFETY: the CPU has avx512f/bw/vl (checked by `min_with_best`); sizes checked above.
         unsafe { x86::avx512::softmax(logits, bias, classes, labels, conf) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if isa.min_with_best() == Isa::Avx2 {
-        assert!(
-            classes <= crate::model::MAX_CLASSES,
-            "at most MAX_CLASSES classes"
-        );
         // SAFETY: the CPU has avx2 and fma (checked by `min_with_best`); sizes checked above.
         unsafe { x86::avx2::softmax(logits, bias, classes, labels, conf) };
         return;

@@ -35,20 +35,8 @@ pub fn pick(counts: &[u32], sums: &[u32]) -> TaskLabel {
 pub fn majority(votes: &VoteTable) -> Vec<TaskLabel> {
     let c = votes.n_classes().max(1);
     let t = votes.n_tasks();
-    // Answers grouped by task (counting sort), so each task is tallied by one thread.
-    let mut start = vec![0usize; t + 1];
-    for &task in &votes.task {
-        start[task as usize + 1] += 1;
-    }
-    for i in 0..t {
-        start[i + 1] += start[i];
-    }
-    let mut order = vec![0u32; votes.len()];
-    let mut fill = start.clone();
-    for (i, &task) in votes.task.iter().enumerate() {
-        order[fill[task as usize]] = i as u32;
-        fill[task as usize] += 1;
-    }
+    // Answers grouped by task, so each task is tallied by one thread.
+    let (start, order) = votes.by_task();
     (0..t)
         .into_par_iter()
         .map_init(
@@ -56,7 +44,7 @@ pub fn majority(votes: &VoteTable) -> Vec<TaskLabel> {
             |(counts, sums), task| {
                 counts.fill(0);
                 sums.fill(0);
-                for &i in &order[start[task]..start[task + 1]] {
+                for &i in &order[start[task] as usize..start[task + 1] as usize] {
                     let (l, i) = (votes.label[i as usize] as usize, i as usize);
                     counts[l] += 1;
                     sums[l] = sums[l].saturating_add(conf_fixed(votes.confidence[i]));
