@@ -63,6 +63,9 @@ impl ClassifyStats {
 
 /// The majority of one item's R votes, with the same tie rule as `tally`.
 pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
+    if let [only] = labels {
+        return *only;
+    }
     let mut counts = [0u32; MAX_CLASSES];
     let mut sums = [0u32; MAX_CLASSES];
     for (&l, &c) in labels.iter().zip(conf) {
@@ -285,13 +288,12 @@ fn tally_chunk(
         .zip(pred.confidence.chunks_exact(r))
         .enumerate()
     {
-        let m = item_majority(labels, conf, classes);
         if let Some(truth) = chunk.labels.as_ref().map(|l| l[i] as u32) {
             stats.labelled += 1;
             for (w, &l) in labels.iter().enumerate() {
                 stats.worker_correct[w] += (l == truth) as u64;
             }
-            stats.majority_correct += (m == truth) as u64;
+            stats.majority_correct += (item_majority(labels, conf, classes) == truth) as u64;
         }
     }
 }
