@@ -64,23 +64,50 @@ pub fn time_classify(
     chunk: usize,
     reps: usize,
 ) -> Result<f64> {
+    Ok(time_interleaved(&[backend], model, items, chunk, reps)?[0].median())
+}
+
+/// Seconds of each run of each backend.
+#[derive(Debug, Clone)]
+pub struct Runs(pub Vec<f64>);
+
+impl Runs {
+    pub fn median(&self) -> f64 {
+        let mut t = self.0.clone();
+        t.sort_by(f64::total_cmp);
+        t.get(t.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Like [`time_classify`] for several backends at once, their runs taken in turn (a, b, a, b,
+/// ...) so that a slow spell of a shared machine hits all of them alike.
+pub fn time_interleaved(
+    backends: &[&dyn Backend],
+    model: &Ensemble,
+    items: &[u8],
+    chunk: usize,
+    reps: usize,
+) -> Result<Vec<Runs>> {
     let d = model.features();
     let n = items.len() / d;
     let chunk = chunk.clamp(1, n.max(1));
     let mut out = Predictions::with_capacity(chunk, model.workers);
-    backend.classify(model, &items[..chunk * d], &mut out)?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        for part in items.chunks(chunk * d) {
-            out.labels.clear();
-            out.confidence.clear();
-            backend.classify(model, part, &mut out)?;
-        }
-        times.push(t.elapsed().as_secs_f64());
+    for backend in backends {
+        backend.classify(model, &items[..chunk * d], &mut out)?;
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    let mut runs = vec![Runs(Vec::with_capacity(reps)); backends.len()];
+    for _ in 0..reps.max(1) {
+        for (backend, runs) in backends.iter().zip(&mut runs) {
+            let t = Instant::now();
+            for part in items.chunks(chunk * d) {
+                out.labels.clear();
+                out.confidence.clear();
+                backend.classify(model, part, &mut out)?;
+            }
+            runs.0.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(runs)
 }
 
 /// Figures of the CPU backend over `items`.
@@ -107,18 +134,11 @@ pub fn bench_cpu(
     })
 }
 
-/// Figures of a GPU backend over `items`, with its stage timings from the median run.
-pub fn bench_gpu(
-    gpu: &GpuBackend,
-    name: &str,
-    model: &Ensemble,
-    items: &[u8],
-    reps: usize,
-) -> Result<BackendFigures> {
-    let n = items.len() / model.features();
-    let seconds = time_classify(gpu, model, items, n, reps)?;
+/// Figures of a GPU backend that classified `n` items in `seconds`, with the stage timings of
+/// its last run.
+pub fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> BackendFigures {
     let stats = gpu.last_stats().unwrap_or_default();
-    Ok(BackendFigures {
+    BackendFigures {
         backend: name.into(),
         adapter: Some(format!(
             "{} [{}]",
@@ -138,7 +158,7 @@ pub fn bench_gpu(
             .collect(),
         device_busy: Some(stats.device_busy_fraction()),
         overlap: Some(stats.overlap()),
-    })
+    }
 }
 
 /// A GPU backend like `gpu` with other batch/slot settings.

@@ -396,3 +396,44 @@ fn batch_above_the_device_limit_is_refused() {
     ]);
     assert_clean_failure(&o, &["--slots 0"]);
 }
+
+#[test]
+fn bench_json_reports_every_backend_and_the_ring_against_one_slot() {
+    let dir = tempdir();
+    let plot = dir.path().join("b.svg");
+    let o = microtask(&[
+        "bench",
+        "--items",
+        "3000",
+        "--software-gpu-items",
+        "3000",
+        "--reps",
+        "1",
+        "--json",
+        "--peers-dir",
+        dir.path().to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let backends = v["backends"].as_array().unwrap();
+    assert_eq!(backends[0]["backend"], "cpu");
+    assert!(backends[0]["items_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["tally"][0]["backend"], "cpu");
+    // No peers.py in an empty folder and no --peers: the peers are left out, not faked.
+    assert_eq!(v["peers"].as_array().unwrap().len(), 0);
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let gpu = microtask::backend::gpu::testing::gpu_required() || v["gpu_note"].is_null();
+    if gpu {
+        let names: Vec<&str> = backends
+            .iter()
+            .map(|b| b["backend"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["cpu", "gpu", "gpu (1 slot)", "hybrid"]);
+        assert_eq!(backends[1]["slots"], 3);
+        assert_eq!(backends[2]["slots"], 1);
+        assert!(backends[1]["device_busy"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["ring_vs_one"]["pairs"], 5);
+    }
+}

@@ -18,7 +18,7 @@ pub struct BenchArgs {
     pub items: usize,
     /// Items for the GPU runs on a software adapter (lavapipe is a CPU: it is slow). A hardware
     /// GPU gets --items.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 400_000)]
     pub software_gpu_items: usize,
     /// Workers in the (random) ensemble.
     #[arg(long, default_value_t = 1)]
@@ -70,6 +70,29 @@ struct Report {
     /// Why the GPU is missing from `backends`, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     gpu_note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ring_vs_one: Option<RingVsOne>,
+}
+
+/// The ring of in-flight batches against one slot, over runs taken in turn.
+#[derive(Debug, Serialize)]
+struct RingVsOne {
+    pairs: usize,
+    /// Pairs in which the ring finished first.
+    ring_ahead: usize,
+    /// Median over pairs of (1-slot seconds / ring seconds).
+    median_speedup: f64,
+}
+
+impl RingVsOne {
+    fn from_runs(ring: &bench::Runs, one: &bench::Runs) -> Self {
+        let ratios = bench::Runs(ring.0.iter().zip(&one.0).map(|(r, o)| o / r).collect());
+        RingVsOne {
+            pairs: ratios.0.len(),
+            ring_ahead: ratios.0.iter().filter(|&&x| x > 1.0).count(),
+            median_speedup: ratios.median(),
+        }
+    }
 }
 
 fn default_data() -> String {
@@ -151,6 +174,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut backends = vec![bench::bench_cpu(&cpu, &model, &items, a.reps)?];
     say(&format!("cpu: {:.0} items/s", backends[0].items_per_s));
     let mut gpu_note = None;
+    let mut ring_vs_one = None;
     let gpu = match GpuBackend::new(AdapterChoice::Any, GpuOptions::default(), "bench") {
         Ok(g) => Some(g),
         Err(e) => {
@@ -164,14 +188,19 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     let gpu_slice = &items[..gpu_items * d];
     if let Some(g) = &gpu {
-        // The ring of in-flight batches against one batch at a time, same batch size.
+        // The ring of in-flight batches against one batch at a time, same batch size, their
+        // runs taken in turn (at least 5 each: the gap is small on a software adapter).
         let batch = Some(g.batch_size(&model)?.min(gpu_items.div_ceil(8).max(1)));
-        for (name, slots) in [("gpu", DEFAULT_SLOTS), ("gpu (1 slot)", 1)] {
-            let v = bench::gpu_variant(g, batch, slots)?;
-            let f = bench::bench_gpu(&v, name, &model, gpu_slice, a.reps)?;
+        let ring = bench::gpu_variant(g, batch, DEFAULT_SLOTS)?;
+        let one = bench::gpu_variant(g, batch, 1)?;
+        let runs =
+            bench::time_interleaved(&[&ring, &one], &model, gpu_slice, gpu_items, a.reps.max(5))?;
+        for (v, name, r) in [(&ring, "gpu", &runs[0]), (&one, "gpu (1 slot)", &runs[1])] {
+            let f = bench::gpu_figures(v, name, gpu_items, r.median());
             say(&format!("{name}: {:.0} items/s", f.items_per_s));
             backends.push(f);
         }
+        ring_vs_one = Some(RingVsOne::from_runs(&runs[0], &runs[1]));
         let hybrid = microtask::backend::gpu::HybridBackend::new(bench::gpu_variant(
             g,
             batch,
@@ -256,6 +285,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         peers,
         tally,
         gpu_note,
+        ring_vs_one,
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -303,6 +333,12 @@ fn print_table(r: &Report) {
     }
     if let Some(note) = &r.gpu_note {
         println!("gpu: not measured: {note}");
+    }
+    if let Some(v) = &r.ring_vs_one {
+        println!(
+            "gpu ring vs 1 slot: ring ahead in {} of {} paired runs, median speed-up {:.3}x",
+            v.ring_ahead, v.pairs, v.median_speedup
+        );
     }
     for b in r.backends.iter().filter(|b| !b.stages.is_empty()) {
         println!();
