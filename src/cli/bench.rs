@@ -260,7 +260,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
         if let Some(g) = &gpu {
             let mut points = Vec::new();
-            for &b in sizes.iter().filter(|&&b| b <= gpu_items) {
+            let limit = g.batch_limit(&model)?.items;
+            for &b in sizes.iter().filter(|&&b| b <= gpu_items && b <= limit) {
                 let v = bench::gpu_variant(g, Some(b), DEFAULT_SLOTS)?;
                 let s = bench::time_classify(&v, &model, gpu_slice, gpu_items, a.reps)?;
                 points.push((b as f64, gpu_items as f64 / s));
