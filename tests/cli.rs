@@ -423,6 +423,7 @@ fn bench_json_reports_every_backend_and_the_ring_against_one_slot() {
     assert_eq!(v["tally"][0]["backend"], "cpu");
     // No peers.py in an empty folder and no --peers: the peers are left out, not faked.
     assert_eq!(v["peers"].as_array().unwrap().len(), 0);
+    assert!(stderr(&o).contains("peers skipped"), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
     let gpu = microtask::backend::gpu::testing::gpu_required() || v["gpu_note"].is_null();
     if gpu {

@@ -111,7 +111,11 @@ fn run_peers(a: &BenchArgs) -> anyhow::Result<Vec<Peer>> {
     } else if a.peers {
         PathBuf::from("python3")
     } else {
-        return Ok(Vec::new());
+        anyhow::bail!(
+            "{} is missing (run `bash {}` once, or pass --peers to use the system python3)",
+            venv.display(),
+            a.peers_dir.join("setup.sh").display()
+        );
     };
     let script = a.peers_dir.join("peers.py");
     let out = Command::new(&python)
