@@ -64,30 +64,28 @@ pub fn time_classify(
     chunk: usize,
     reps: usize,
 ) -> Result<f64> {
-    Ok(time_interleaved(&[backend], model, items, chunk, reps)?[0].median())
+    Ok(median(
+        &time_interleaved(&[backend], model, items, chunk, reps)?[0],
+    ))
 }
 
-/// Seconds of each run of each backend.
-#[derive(Debug, Clone)]
-pub struct Runs(pub Vec<f64>);
-
-impl Runs {
-    pub fn median(&self) -> f64 {
-        let mut t = self.0.clone();
-        t.sort_by(f64::total_cmp);
-        t.get(t.len() / 2).copied().unwrap_or(f64::NAN)
-    }
+/// The median of `values` (the upper one of an even count; NaN when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Like [`time_classify`] for several backends at once, their runs taken in turn (a, b, a, b,
-/// ...) so that a slow spell of a shared machine hits all of them alike.
+/// ...) so that a slow spell of a shared machine hits all of them alike. Returns the seconds of
+/// every run, per backend.
 pub fn time_interleaved(
     backends: &[&dyn Backend],
     model: &Ensemble,
     items: &[u8],
     chunk: usize,
     reps: usize,
-) -> Result<Vec<Runs>> {
+) -> Result<Vec<Vec<f64>>> {
     let d = model.features();
     let n = items.len() / d;
     let chunk = chunk.clamp(1, n.max(1));
@@ -95,7 +93,7 @@ pub fn time_interleaved(
     for backend in backends {
         backend.classify(model, &items[..chunk * d], &mut out)?;
     }
-    let mut runs = vec![Runs(Vec::with_capacity(reps)); backends.len()];
+    let mut runs = vec![Vec::with_capacity(reps); backends.len()];
     for _ in 0..reps.max(1) {
         for (backend, runs) in backends.iter().zip(&mut runs) {
             let t = Instant::now();
@@ -104,7 +102,7 @@ pub fn time_interleaved(
                 out.confidence.clear();
                 backend.classify(model, part, &mut out)?;
             }
-            runs.0.push(t.elapsed().as_secs_f64());
+            runs.push(t.elapsed().as_secs_f64());
         }
     }
     Ok(runs)
@@ -194,6 +192,5 @@ pub fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> R
         backend.majority(votes)?;
         times.push(t.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    Ok(votes.len() as f64 / times[times.len() / 2])
+    Ok(votes.len() as f64 / median(&times))
 }

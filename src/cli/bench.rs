@@ -85,12 +85,13 @@ struct RingVsOne {
 }
 
 impl RingVsOne {
-    fn from_runs(ring: &bench::Runs, one: &bench::Runs) -> Self {
-        let ratios = bench::Runs(ring.0.iter().zip(&one.0).map(|(r, o)| o / r).collect());
+    /// From the seconds of each run, taken in turn.
+    fn from_runs(ring: &[f64], one: &[f64]) -> Self {
+        let speedups: Vec<f64> = ring.iter().zip(one).map(|(r, o)| o / r).collect();
         RingVsOne {
-            pairs: ratios.0.len(),
-            ring_ahead: ratios.0.iter().filter(|&&x| x > 1.0).count(),
-            median_speedup: ratios.median(),
+            pairs: speedups.len(),
+            ring_ahead: speedups.iter().filter(|&&x| x > 1.0).count(),
+            median_speedup: bench::median(&speedups),
         }
     }
 }
@@ -200,7 +201,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let runs =
             bench::time_interleaved(&[&ring, &one], &model, gpu_slice, gpu_items, a.reps.max(5))?;
         for (v, name, r) in [(&ring, "gpu", &runs[0]), (&one, "gpu (1 slot)", &runs[1])] {
-            let f = bench::gpu_figures(v, name, gpu_items, r.median());
+            let f = bench::gpu_figures(v, name, gpu_items, bench::median(r));
             say(&format!("{name}: {:.0} items/s", f.items_per_s));
             backends.push(f);
         }
