@@ -15,14 +15,14 @@
 //!   answers alone say about those tasks under the final model, to measure accuracy honestly.
 //! - **Labels**: the most probable class (ties to the lowest class), confidence = its posterior.
 //!
-//! Dawid-Skene's one home: the maths ([`model`]: the parameters, the estimate, the scores) and the
-//! EM driver ([`em`]). The passes over the answers (E-step, M-step sums) run on the backend
+//! Dawid-Skene's one home: the maths (`model.rs`: [`DsModel`], [`estimate`], the scores) and the
+//! EM driver (`em.rs`: [`fit_on`]). The passes over the answers (E-step, M-step sums) run on the backend
 //! ([`crate::backend::Backend::ds_steps`]): the CPU twins in [`crate::backend::cpu::dawid_skene`],
 //! or the GPU kernels; the answers' layout and the gold clamp ([`NO_CLAMP`]) are
 //! [`crate::backend::answers`]'s, since the kernels read them too.
 
-pub mod em;
-pub mod model;
+mod em;
+mod model;
 
 pub use crate::backend::answers::NO_CLAMP;
 pub use em::{fit_grouped_on, fit_on, TaskGrouping};
