@@ -1,8 +1,8 @@
 //! The classify job: stream items through a backend and write the votes file
 //! (`task,worker,label,confidence`), overlapping reading, compute and writing on three threads.
 
-use crate::backend::cpu::tally::conf_fixed;
-use crate::backend::cpu::tally::pick;
+use crate::aggregate::majority::conf_fixed;
+use crate::aggregate::majority::pick;
 use crate::backend::{Backend, Predictions};
 use crate::data::stream::{Chunk, ItemStream, Pixels};
 use crate::error::{Error, Result};

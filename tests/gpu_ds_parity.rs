@@ -24,12 +24,12 @@ mod common;
 
 use common::shared_data;
 use microtask::aggregate::{self, DsOptions, Method, Options};
-use microtask::backend::cpu::dawid_skene::{self as ds, TaskAnswers, NO_CLAMP};
+use microtask::backend::cpu::dawid_skene as ds;
 use microtask::backend::cpu::CpuBackend;
 use microtask::backend::gpu::dawid_skene::{self as gds, DsParams, DsSession};
 use microtask::backend::gpu::testing::{backend_or_skip, context_or_skip};
 use microtask::backend::gpu::{GpuBackend, GpuOptions, OnDeviceError};
-use microtask::backend::{ds_by_worker, Backend};
+use microtask::backend::{ds_by_worker, Backend, TaskAnswers, NO_CLAMP};
 use microtask::data::synth::Rng;
 use microtask::data::synth_votes::{generate, CrowdConfig};
 use microtask::data::votes::{read_gold, read_votes, Gold, VoteTable};

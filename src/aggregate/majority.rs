@@ -1,8 +1,12 @@
 //! Majority-vote helpers: soft vote shares (the Dawid-Skene initialisation and the posteriors that
 //! `--posteriors-out` writes for `mv`) and labels from posteriors.
 //!
-//! The hard majority vote itself runs on the backend (`Backend::majority`): most votes, then the
-//! higher fixed-point confidence sum, then the lowest class.
+//! The hard majority vote itself runs on the backend (`Backend::majority`) by the tie rule
+//! re-exported here ([`pick`]): most votes, then the higher fixed-point confidence sum
+//! ([`conf_fixed`]), then the lowest class. The rule lives in `backend::tie`, beside the kernels
+//! that run it, because backends do not import from `aggregate`.
+
+pub use crate::backend::tie::{conf_fixed, pick, CONF_FIXED_SCALE};
 
 use crate::backend::TaskLabel;
 use crate::data::votes::VoteTable;

@@ -144,7 +144,9 @@ pub fn aggregate(
             })
         }
         Method::Ds => {
-            let fit = dawid_skene::fit_on(backend, votes, gold, &opts.ds)?;
+            // Validated above: the grouping need not scan the votes again.
+            let grouping = dawid_skene::TaskGrouping::of_valid(votes)?;
+            let fit = dawid_skene::fit_grouped_on(backend, votes, &grouping, gold, &opts.ds)?;
             Ok(Aggregate {
                 method: Method::Ds,
                 labels: fit.labels,

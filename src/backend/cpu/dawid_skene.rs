@@ -6,16 +6,13 @@
 //!   are clamped to their class.
 //! - **M-step**, one invocation per worker: the worker's confusion counts are the sums of the
 //!   posteriors of the tasks it answered, per label given.
-//! - **Estimate**: counts to smoothed log-probabilities (tiny: workers x classes^2).
 //!
-//! # Layout (C classes, W workers, T tasks)
+//! The estimate (counts to parameters) and the EM driver are `aggregate::dawid_skene`'s; the
+//! layouts are [`crate::backend::answers`]'s (C classes, W workers, T tasks):
 //! - `log_conf[(w * C + l) * C + c]` = ln P(worker `w` answers `l` | true class `c`): a worker's
 //!   confusion matrix is stored "answer-major", so one answer `(w, l)` reads one contiguous row
 //!   of C values, at `row = w * C + l`. Confusion counts use the same layout.
 //! - `post[t * C + c]` = P(task `t` is of class `c` | answers).
-//! - Answers grouped by task (CSR): task `t`'s answers are `row[start[t]..start[t + 1]]`.
-//! - Answers grouped by worker (CSR): worker `w`'s answers are entries
-//!   `worker_start[w]..worker_start[w + 1]` of `worker_task` / `worker_label`.
 //!
 //! # Precision
 //! Single precision throughout, as on the GPU. `exp` and `ln` are polynomial approximations with
@@ -23,36 +20,16 @@
 //! in f64. Posteriors match an f64 reference within 2e-6 (tested), so a GPU twin should agree
 //! with these within about 1e-5 and give the same labels except at true near-ties.
 //!
-//! The CPU driver uses [`e_m_step_fused`]: the E-step of a block of tasks immediately adds their
-//! posteriors into that block's confusion counts (the M-step's sums, grouped by task instead of by
-//! worker), which saves a second pass over the answers. [`e_step`] + [`m_step`] compute the same
-//! thing in the GPU's shape; tests check that they agree.
+//! The CPU steps ([`super::CpuDsSteps`]) use [`e_m_step_fused`]: the E-step of a block of tasks
+//! immediately adds their posteriors into that block's confusion counts (the M-step's sums,
+//! grouped by task instead of by worker), which saves a second pass over the answers.
+//! [`e_step`] + [`m_step`] compute the same thing in the GPU's shape; tests check that they agree.
 
+use crate::backend::answers::{TaskAnswers, NO_CLAMP};
 use rayon::prelude::*;
-
-/// `clamp[t]` for a task that is not clamped to a gold class.
-pub const NO_CLAMP: u32 = u32::MAX;
 
 /// Tasks per parallel block.
 const TASK_BLOCK: usize = 4096;
-
-/// The answers of every task, grouped by task, as the E-step reads them.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskAnswers<'a> {
-    pub classes: usize,
-    /// `tasks + 1` offsets into `row`.
-    pub start: &'a [u32],
-    /// Per answer: `worker * classes + label`.
-    pub row: &'a [u32],
-    /// Per task: the gold class it is clamped to, or [`NO_CLAMP`].
-    pub clamp: &'a [u32],
-}
-
-impl TaskAnswers<'_> {
-    pub fn tasks(&self) -> usize {
-        self.start.len().saturating_sub(1)
-    }
-}
 
 /// e^x, relative error below 3e-7 for x in [-87, 88]; 0 below -87. Branch-free, vectorises.
 /// Cody-Waite: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial to degree 6.
@@ -205,11 +182,6 @@ fn pad_prior<const P: usize>(log_prior: &[f32]) -> [f32; P] {
     let n = P.min(log_prior.len());
     lp[..n].copy_from_slice(&log_prior[..n]);
     lp
-}
-
-/// One task's log-posterior scores (before softmax), for callers outside the EM loop.
-pub fn scores(classes: usize, log_prior: &[f32], log_conf: &[f32], rows: &[u32], out: &mut [f32]) {
-    scores_dyn(classes, log_prior, log_conf, rows, out);
 }
 
 /// Calls `$f::<K, P>` with `K` the class count (2..=16) and `P` it rounded up to 4 lanes, or
@@ -469,50 +441,6 @@ pub fn fused_scratch(classes: usize, workers: usize, tasks: usize) -> usize {
     blocks(tasks) * workers * classes * classes
 }
 
-/// Estimate: smoothed log-probabilities from counts. `log_conf[(w*C + l)*C + c] =
-/// ln((counts + a) / (sum over l of counts + C a))` and `log_prior[c] = ln((totals[c] + a) /
-/// (sum of totals + C a))`, with `a = smoothing` (> 0 keeps every entry finite).
-pub fn estimate(
-    classes: usize,
-    counts: &[f32],
-    totals: &[f64],
-    smoothing: f32,
-    log_prior: &mut [f32],
-    log_conf: &mut [f32],
-) {
-    let c = classes;
-    let a = smoothing as f64;
-    let sum: f64 = totals.iter().sum();
-    for k in 0..c {
-        log_prior[k] = ((totals[k] + a) / (sum + c as f64 * a)).ln() as f32;
-    }
-    log_conf
-        .par_chunks_mut(c * c)
-        .zip(counts.par_chunks(c * c))
-        .for_each(|(lc, cnt)| {
-            let mut col = [0f64; 64];
-            let mut colv = vec![];
-            let col: &mut [f64] = if c <= 64 {
-                &mut col[..c]
-            } else {
-                colv.resize(c, 0.0);
-                &mut colv
-            };
-            col.fill(0.0);
-            for l in 0..c {
-                for k in 0..c {
-                    col[k] += cnt[l * c + k] as f64;
-                }
-            }
-            for l in 0..c {
-                for k in 0..c {
-                    let v = (cnt[l * c + k] as f64 + a) / (col[k] + c as f64 * a);
-                    lc[l * c + k] = v.ln() as f32;
-                }
-            }
-        });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,15 +568,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn estimate_is_finite_with_empty_counts() {
-        let c = 3;
-        let counts = vec![0f32; 2 * c * c];
-        let (mut lp, mut lc) = (vec![0f32; c], vec![0f32; 2 * c * c]);
-        estimate(c, &counts, &[0.0; 3], 0.01, &mut lp, &mut lc);
-        assert!(lp.iter().chain(&lc).all(|v| v.is_finite()));
-        assert!((lc[0].exp() - 1.0 / 3.0).abs() < 1e-6);
     }
 }

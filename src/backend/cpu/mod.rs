@@ -2,13 +2,15 @@
 
 mod classify;
 pub mod dawid_skene;
+mod ds_steps;
 mod kernel;
 pub mod tally;
 
 pub use classify::{classify_block, BLOCK_ITEMS};
+pub use ds_steps::CpuDsSteps;
 pub use tally::majority;
 
-use super::{Backend, Predictions, TaskLabel};
+use super::{Backend, DsSteps, Predictions, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
@@ -47,5 +49,14 @@ impl Backend for CpuBackend {
 
     fn majority(&self, votes: &VoteTable) -> Result<Vec<TaskLabel>> {
         Ok(majority(votes))
+    }
+
+    fn ds_steps<'a>(
+        &'a self,
+        answers: TaskAnswers<'a>,
+        workers: usize,
+        init: Vec<f32>,
+    ) -> Result<Box<dyn DsSteps + 'a>> {
+        Ok(Box::new(CpuDsSteps::new(answers, workers, init)))
     }
 }

@@ -1,37 +1,13 @@
 //! Majority vote on the CPU. CPU twin of `shaders/tally.wgsl`: per task, a histogram of votes and
-//! of fixed-point confidence sums; most votes wins, then the higher confidence sum, then the
-//! lowest label.
+//! of fixed-point confidence sums, then the tie rule ([`crate::backend::tie`]): most votes wins,
+//! then the higher confidence sum, then the lowest label.
 
-use crate::backend::{TaskLabel, CONF_FIXED_SCALE};
+use crate::backend::tie::{conf_fixed, pick};
+use crate::backend::TaskLabel;
 use crate::data::votes::VoteTable;
 use rayon::prelude::*;
 
-/// The fixed-point confidence of one answer, as both CPU and GPU compute it.
-pub fn conf_fixed(conf: f32) -> u32 {
-    (conf.clamp(0.0, 1.0) * CONF_FIXED_SCALE).round() as u32
-}
-
-/// Picks the winner from one task's histogram (`counts`, `sums` per class).
-pub fn pick(counts: &[u32], sums: &[u32]) -> TaskLabel {
-    let mut best = 0;
-    let mut total = 0u32;
-    for k in 0..counts.len() {
-        total += counts[k];
-        if (counts[k], sums[k]) > (counts[best], sums[best]) {
-            best = k;
-        }
-    }
-    TaskLabel {
-        label: best as u32,
-        confidence: if total == 0 {
-            0.0
-        } else {
-            counts[best] as f32 / total as f32
-        },
-        answers: total,
-    }
-}
-
+/// Majority vote per task (see [`crate::backend::tie`] for the rule).
 pub fn majority(votes: &VoteTable) -> Vec<TaskLabel> {
     let c = votes.n_classes().max(1);
     let t = votes.n_tasks();

@@ -3,8 +3,9 @@
 //! as the GPU and CPU backends, and lands at its own offset: the output is the same rows in the
 //! same order as either backend alone.
 
-use super::{GpuBackend, RunStats};
-use crate::backend::{Backend, Predictions, TaskLabel};
+use super::GpuBackend;
+use crate::backend::cpu::CpuDsSteps;
+use crate::backend::{Backend, DsSteps, Predictions, RunStats, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
@@ -17,10 +18,6 @@ pub struct HybridBackend {
 impl HybridBackend {
     pub fn new(gpu: GpuBackend) -> Self {
         HybridBackend { gpu }
-    }
-
-    pub fn gpu(&self) -> &GpuBackend {
-        &self.gpu
     }
 }
 
@@ -44,5 +41,15 @@ impl Backend for HybridBackend {
 
     fn last_stats(&self) -> Option<RunStats> {
         self.gpu.last_stats()
+    }
+
+    /// Dawid-Skene runs on the CPU twins: the hybrid split is for classification.
+    fn ds_steps<'a>(
+        &'a self,
+        answers: TaskAnswers<'a>,
+        workers: usize,
+        init: Vec<f32>,
+    ) -> Result<Box<dyn DsSteps + 'a>> {
+        Ok(Box::new(CpuDsSteps::new(answers, workers, init)))
     }
 }

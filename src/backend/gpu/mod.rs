@@ -6,26 +6,28 @@
 //! - `scheduler`: the ring of K in-flight batches, one device loop, CPU fallback.
 //! - `tally`: majority vote on the device.
 //! - `hybrid`: CPU threads and the GPU pulling batches from one queue.
-//! - `stats`: per-stage timings of the last run.
+//! - `dawid_skene`, `ds_steps`: Dawid-Skene's passes over the answers on the device.
 //! - `testing`: skip-or-fail helpers for GPU tests (`MICROTASK_REQUIRE_GPU`).
 
 pub mod classify;
 pub mod context;
 pub mod dawid_skene;
+mod ds_steps;
 pub mod hybrid;
 pub mod layout;
 pub mod scheduler;
-pub mod stats;
 pub mod tally;
 #[doc(hidden)]
 pub mod testing;
 
 pub use classify::{BatchLimit, LogitsKernel, ModelShape, DEFAULT_BATCH};
 pub use context::{adapter_reports, choose, AdapterChoice, AdapterReport, GpuContext};
+pub use ds_steps::GpuDsSteps;
 pub use hybrid::HybridBackend;
-pub use stats::RunStats;
+// The run statistics are the backend interface's; re-exported where `bench` looks for them.
+pub use crate::backend::RunStats;
 
-use super::{Backend, Predictions, TaskLabel};
+use super::{Backend, DsSteps, Predictions, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
@@ -437,12 +439,10 @@ impl Backend for GpuBackend {
 
     fn ds_steps<'a>(
         &'a self,
-        answers: crate::backend::cpu::dawid_skene::TaskAnswers<'a>,
+        answers: TaskAnswers<'a>,
         workers: usize,
         init: Vec<f32>,
-    ) -> Result<Box<dyn crate::backend::DsSteps + 'a>> {
-        Ok(Box::new(dawid_skene::GpuDsSteps::new(
-            self, answers, workers, init,
-        )?))
+    ) -> Result<Box<dyn DsSteps + 'a>> {
+        Ok(Box::new(GpuDsSteps::new(self, answers, workers, init)?))
     }
 }

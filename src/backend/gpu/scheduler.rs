@@ -23,9 +23,9 @@
 
 use super::classify::{pack_items, ClassifyKernel, ModelBuffers, ModelShape, Slot};
 use super::context::GpuContext;
-use super::stats::RunStats;
 use super::{GpuOptions, OnDeviceError};
 use crate::backend::cpu::{classify_block, BLOCK_ITEMS};
+use crate::backend::RunStats;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
 use rayon::prelude::*;
