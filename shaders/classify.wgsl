@@ -23,39 +23,17 @@
 // kernels sum 8 or 16 strided lanes instead, which moves a logit by an ulp or so. Either way
 // labels can only differ where two classes are within rounding of each other (near-ties).
 
-// Keep in sync with `ClassifyParams` in src/backend/gpu/layout.rs.
-struct ClassifyParams {
-    n_items: u32,
-    features: u32,
-    // u32 words per packed item row: ceil(features / 4).
-    words: u32,
-    // workers * classes.
-    rows: u32,
-    classes: u32,
-    workers: u32,
-    // 1.0 / 255.0 as the CPU computes it (f32 division), passed in so both sides use the same bits.
-    inv255: f32,
-    _pad: u32,
-}
+// `ClassifyParams`, TILE_ITEMS, TILE_ROWS, TILE_K, REG_ITEMS, REG_ROWS, REG_GROUP and
+// SOFTMAX_GROUP come from the prelude generated from src/backend/gpu/layout.rs.
 
-// Keep in sync with TILE_ITEMS, TILE_ROWS, TILE_K and SOFTMAX_GROUP in src/backend/gpu/layout.rs.
-const TILE_ITEMS: u32 = 64u;
-const TILE_ROWS: u32 = 16u;
-const TILE_K: u32 = 32u;
+// Features per block of the sum (the CPU twin's k block).
+const KBLOCK: u32 = 256u;
 // Words of one TILE_K step.
-const TILE_WORDS: u32 = 8u;
-// Steps per KBLOCK = 256 features (the CPU twin's k block).
-const STEPS_PER_BLOCK: u32 = 8u;
-const SOFTMAX_GROUP: u32 = 64u;
-// Keep in sync with REG_ITEMS, REG_ROWS and REG_GROUP in src/backend/gpu/layout.rs.
-// Items per `logits_regs` invocation.
-const REG_ITEMS: u32 = 8u;
-// Weight rows per `logits_regs` workgroup (y of the dispatch: one chunk of rows per y).
-const REG_ROWS: u32 = 10u;
-// Invocations per `logits_regs` workgroup.
-const REG_GROUP: u32 = 16u;
+const TILE_WORDS: u32 = TILE_K / 4u;
+// Steps per KBLOCK.
+const STEPS_PER_BLOCK: u32 = KBLOCK / TILE_K;
 // Features per KBLOCK, in packed words.
-const WORDS_PER_BLOCK: u32 = 64u;
+const WORDS_PER_BLOCK: u32 = KBLOCK / 4u;
 
 @group(0) @binding(0) var<uniform> params: ClassifyParams;
 @group(0) @binding(1) var<storage, read> items: array<u32>;
@@ -80,7 +58,7 @@ fn byte_f32(word: u32, b: u32) -> f32 {
 
 // 64 invocations; invocation (gx, gy) computes items 4gx .. 4gx + 3 x rows 4gy .. 4gy + 3 of the
 // 64 x 16 output tile.
-@compute @workgroup_size(16, 4, 1)
+@compute @workgroup_size(TILE_ITEMS / 4u, TILE_ROWS / 4u, 1)
 fn logits(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -302,7 +280,7 @@ fn store_rows(i: u32, row0: u32, t: Rows) {
 
 // Invocation g of workgroup (x, c): items 8 * g .. 8 * g + 7 (global g) x rows
 // 10c .. 10c + 9. Same sums in the same order as `logits`, so the same bits.
-@compute @workgroup_size(16, 1, 1)
+@compute @workgroup_size(REG_GROUP, 1, 1)
 fn logits_regs(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -351,7 +329,7 @@ fn logits_regs(
 
 // One invocation per (item, worker), item-major like the output. The dispatch may be 2-D when
 // there are more than 65535 workgroups: index = x + y * (groups_x * SOFTMAX_GROUP).
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SOFTMAX_GROUP, 1, 1)
 fn softmax(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,

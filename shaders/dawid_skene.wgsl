@@ -21,28 +21,8 @@
 //             post[t * C + k] in f32; the host adds the blocks in f64 (class totals). The host
 //             reads the log-likelihood terms back and adds them in f64, as the CPU twin does.
 
-// Keep in sync with `DsParams` in src/backend/gpu/dawid_skene.rs.
-struct DsParams {
-    tasks: u32,
-    classes: u32,
-    workers: u32,
-    // Offset of the clamp array in `task_info` (tasks + 1).
-    clamp_offset: u32,
-    // Offset of the log-likelihood terms in `post` (tasks * classes).
-    ll_offset: u32,
-    // Offset of the answer entries in `row_info` (workers * classes + 1).
-    entry_offset: u32,
-    // Blocks of TOTALS_BLOCK tasks.
-    blocks: u32,
-    _pad: u32,
-}
-
-// Keep in sync with DS_GROUP in src/backend/gpu/dawid_skene.rs.
-const DS_GROUP: u32 = 64u;
-// Keep in sync with TOTALS_BLOCK in src/backend/gpu/dawid_skene.rs.
-const TOTALS_BLOCK: u32 = 256u;
-// Keep in sync with NO_CLAMP in src/backend/cpu/dawid_skene.rs.
-const NO_CLAMP: u32 = 0xffffffffu;
+// `DsParams`, DS_GROUP, TOTALS_BLOCK and NO_CLAMP come from the prelude generated from
+// src/backend/gpu/layout.rs.
 
 @group(0) @binding(0) var<uniform> params: DsParams;
 // [task_start (tasks + 1) | clamp (tasks)]: task t's answers are task_row[start[t]..start[t+1]].
@@ -93,7 +73,7 @@ fn ln_approx(z: f32) -> f32 {
     return f32(e) * 0.6931472 + lnm;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(DS_GROUP, 1, 1)
 fn e_step(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -157,7 +137,7 @@ fn e_step(
     post[params.ll_offset + t] = m + ln_approx(z);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(DS_GROUP, 1, 1)
 fn m_step(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -178,7 +158,7 @@ fn m_step(
     counts[idx] = sum;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(DS_GROUP, 1, 1)
 fn totals(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,

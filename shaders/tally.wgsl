@@ -9,34 +9,8 @@
 //                 then the lowest label; confidence = count / total as an f32 division.
 // `counts` and `sums` must be zero before `accumulate` (the host clears them).
 
-// Keep in sync with `TallyParams` in src/backend/gpu/layout.rs.
-struct TallyParams {
-    n_votes: u32,
-    n_tasks: u32,
-    classes: u32,
-    _pad: u32,
-}
-
-// Keep in sync with `GpuVote` in src/backend/gpu/layout.rs.
-struct Vote {
-    // Task id relative to the first task of this chunk.
-    task: u32,
-    label: u32,
-    // The f32 confidence's bits, so a NaN survives the trip and is recognised here.
-    conf_bits: u32,
-}
-
-// Keep in sync with `GpuTaskLabel` in src/backend/gpu/layout.rs.
-struct TaskOut {
-    label: u32,
-    confidence: f32,
-    answers: u32,
-}
-
-// Keep in sync with TALLY_GROUP in src/backend/gpu/layout.rs.
-const TALLY_GROUP: u32 = 64u;
-// Keep in sync with CONF_FIXED_SCALE in src/backend/mod.rs.
-const CONF_FIXED_SCALE: f32 = 65536.0;
+// `TallyParams`, `Vote` (Rust's `GpuVote`), `TaskOut` (Rust's `GpuTaskLabel`), TALLY_GROUP and
+// CONF_FIXED_SCALE come from the prelude generated from src/backend/gpu/layout.rs.
 
 @group(0) @binding(0) var<uniform> params: TallyParams;
 @group(0) @binding(1) var<storage, read> votes: array<Vote>;
@@ -64,7 +38,7 @@ fn linear_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * TALLY_GROUP;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(TALLY_GROUP, 1, 1)
 fn accumulate(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -96,7 +70,7 @@ fn accumulate(
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(TALLY_GROUP, 1, 1)
 fn pick(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,

@@ -15,6 +15,13 @@ use std::time::Instant;
 /// Items per chunk handed from the reader to the backend (about 50 MB of 28x28 pixels).
 pub const CHUNK_ITEMS: usize = 1 << 16;
 
+/// Tests only (`test-hooks` feature): the reader panics on reaching this chunk (0-based),
+/// standing in for a reader or decoder bug, so that a test can check that the job fails and
+/// leaves no votes file. `usize::MAX`: never.
+#[cfg(feature = "test-hooks")]
+pub static PANIC_READER_AT_CHUNK: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(usize::MAX);
+
 /// What a classify run did, with accuracy when the items are labelled.
 #[derive(Debug, Clone, Default)]
 pub struct ClassifyStats {
@@ -178,6 +185,10 @@ impl ClassifyJob<'_> {
             let reader = s.spawn(move || {
                 // The microtasks (stable ids, item ranges) are the chunks read in order.
                 for task in crate::task::microtasks(stream.len, chunk_items) {
+                    #[cfg(feature = "test-hooks")]
+                    if task.id == PANIC_READER_AT_CHUNK.load(std::sync::atomic::Ordering::SeqCst) {
+                        panic!("injected reader panic at chunk {} (test)", task.id);
+                    }
                     let t = Instant::now();
                     let buffer = free_rx.try_recv().unwrap_or_default();
                     let next = stream.next_chunk_into(task.items.len(), buffer);
@@ -247,11 +258,16 @@ impl ClassifyJob<'_> {
                 }
             }
             drop(pred_tx);
-            let read = reader.join().unwrap_or(0.0);
+            // A reader that panicked closed its channel as if the items had ended: without this
+            // the job would succeed with the chunks read so far.
+            let read = reader.join().map_err(|p| {
+                Error::Invalid(format!("the item reader panicked: {}", panic_message(&*p)))
+            });
             let written = writer
                 .join()
                 .unwrap_or_else(|_| Err(Error::Invalid("the votes writer panicked".into())));
             outcome?;
+            let read = read?;
             written?;
             Ok((read, compute_seconds))
         })?;
@@ -260,6 +276,15 @@ impl ClassifyJob<'_> {
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
+}
+
+/// The text a panic was raised with, when it is one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 fn chunk_len(chunk: &Chunk, model: &Ensemble) -> usize {

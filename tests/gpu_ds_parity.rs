@@ -26,14 +26,13 @@ use common::shared_data;
 use microtask::aggregate::{self, DsOptions, Method, Options};
 use microtask::backend::cpu::dawid_skene as ds;
 use microtask::backend::cpu::CpuBackend;
-use microtask::backend::gpu::dawid_skene::{self as gds, DsParams, DsSession};
+use microtask::backend::gpu::dawid_skene::{self as gds, DsSession};
 use microtask::backend::gpu::testing::{backend_or_skip, context_or_skip};
 use microtask::backend::gpu::{GpuBackend, GpuOptions, OnDeviceError};
 use microtask::backend::{ds_by_worker, Backend, TaskAnswers, NO_CLAMP};
 use microtask::data::synth::Rng;
 use microtask::data::synth_votes::{generate, CrowdConfig};
 use microtask::data::votes::{read_gold, read_votes, Gold, VoteTable};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Posteriors after one E-step from the same parameters.
@@ -204,50 +203,6 @@ fn step_parity(ctx: &microtask::backend::gpu::GpuContext, name: &str, p: &Proble
         "{name:12} {t:6} tasks {c:2} classes: E-step max |dpost| {d:.1e}, ll rel {ll_rel:.1e}, \
          label flips at ties {ties}; M-step counts max rel {worst_count:.1e}\n"
     )
-}
-
-#[test]
-fn shader_layout_matches_rust() {
-    let m = naga::front::wgsl::parse_str(gds::SHADER).expect("dawid_skene.wgsl parses");
-    let span = m
-        .types
-        .iter()
-        .find_map(|(_, t)| match &t.inner {
-            naga::TypeInner::Struct { span, .. } if t.name.as_deref() == Some("DsParams") => {
-                Some(*span)
-            }
-            _ => None,
-        })
-        .expect("struct DsParams");
-    assert_eq!(span as usize, std::mem::size_of::<DsParams>());
-    let const_u32 = |name: &str| {
-        let c = m
-            .constants
-            .iter()
-            .find(|(_, c)| c.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("const {name}"))
-            .1;
-        match m.global_expressions[c.init] {
-            naga::Expression::Literal(naga::Literal::U32(v)) => v,
-            ref other => panic!("const {name} is {other:?}"),
-        }
-    };
-    assert_eq!(const_u32("DS_GROUP"), gds::DS_GROUP);
-    assert_eq!(const_u32("TOTALS_BLOCK"), gds::TOTALS_BLOCK);
-    assert_eq!(const_u32("NO_CLAMP"), NO_CLAMP);
-    for entry in ["e_step", "m_step", "totals"] {
-        let e = m
-            .entry_points
-            .iter()
-            .find(|e| e.name == entry)
-            .unwrap_or_else(|| panic!("entry point {entry}"));
-        assert_eq!(e.workgroup_size, [gds::DS_GROUP, 1, 1], "{entry}");
-    }
-    let on_disk = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/dawid_skene.wgsl"),
-    )
-    .unwrap();
-    assert_eq!(gds::SHADER, on_disk);
 }
 
 #[test]

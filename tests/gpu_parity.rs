@@ -9,6 +9,8 @@
 //! can flip the argmax. Those are counted, printed and must stay rare. Confidences must agree
 //! within 1e-5. Tally labels and answer counts must be exactly equal.
 
+mod common;
+
 use microtask::backend::cpu::{majority, CpuBackend};
 use microtask::backend::gpu::tally::TallyLimits;
 use microtask::backend::gpu::testing::backend_or_skip;
@@ -459,17 +461,12 @@ fn tally_saturates_like_the_cpu() {
 
 #[test]
 fn mnist_test_set_matches_cpu() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/mnist/t10k-images-idx3-ubyte.gz");
-    if !path.exists() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "mnist_test_set_matches_cpu: skipped: {} not found",
-            path.display()
-        );
+    let Some(path) = common::shared_file_or_skip(
+        "mnist_test_set_matches_cpu",
+        "mnist/t10k-images-idx3-ubyte.gz",
+    ) else {
         return;
-    }
+    };
     let gpu = gpu_or_skip!("mnist_test_set_matches_cpu", opts(None));
     let data = microtask::data::load(&path.to_string_lossy()).unwrap();
     assert_eq!(data.len(), 10_000);

@@ -3,16 +3,13 @@
 
 use super::context::{AdapterReport, GpuContext};
 use super::layout::{
-    dispatch_2d, ClassifyParams, REG_GROUP, REG_ITEMS, REG_ROWS, SOFTMAX_GROUP, TILE_ITEMS,
+    self, dispatch_2d, ClassifyParams, REG_GROUP, REG_ITEMS, REG_ROWS, SOFTMAX_GROUP, TILE_ITEMS,
     TILE_ROWS,
 };
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, MAX_CLASSES};
 use std::borrow::Cow;
 use wgpu::util::DeviceExt;
-
-/// The WGSL source, compiled into the binary.
-pub const SHADER: &str = include_str!("../../../shaders/classify.wgsl");
 
 /// Default upper bound on items per batch: big enough to amortise a submit, small enough that
 /// K slots of buffers stay modest and the first results come back early.
@@ -218,11 +215,8 @@ impl ClassifyKernel {
                 ctx.limits.max_storage_buffers_per_shader_stage
             )));
         }
-        let [logits, logits_regs, softmax] = ctx.compile(
-            "classify.wgsl",
-            SHADER,
-            ["logits", "logits_regs", "softmax"],
-        )?;
+        let [logits, logits_regs, softmax] =
+            ctx.compile(&layout::CLASSIFY, ["logits", "logits_regs", "softmax"])?;
         Ok(ClassifyKernel {
             logits,
             logits_regs,
@@ -595,34 +589,6 @@ mod tests {
             weight_bytes(&shape, LogitsKernel::Registers),
             t.len() as u64 * 4
         );
-    }
-
-    #[test]
-    fn register_kernel_constants_match_the_shader() {
-        let m = naga::front::wgsl::parse_str(SHADER).expect("classify.wgsl parses");
-        let constant = |name: &str| {
-            let (_, c) = m
-                .constants
-                .iter()
-                .find(|(_, c)| c.name.as_deref() == Some(name))
-                .unwrap_or_else(|| panic!("const {name}"));
-            match m.global_expressions[c.init] {
-                naga::Expression::Literal(naga::Literal::U32(v)) => v,
-                ref e => panic!("{name} is {e:?}"),
-            }
-        };
-        assert_eq!(constant("REG_ITEMS"), REG_ITEMS);
-        assert_eq!(constant("REG_ROWS"), REG_ROWS);
-        assert_eq!(constant("REG_GROUP"), REG_GROUP);
-        assert_eq!(constant("WORDS_PER_BLOCK") * 4, 256);
-        let entry = m
-            .entry_points
-            .iter()
-            .find(|e| e.name == "logits_regs")
-            .expect("logits_regs");
-        assert_eq!(entry.workgroup_size, [REG_GROUP, 1, 1]);
-        // The shader's block holds REG_ITEMS x REG_ROWS logits: 8 x (4 + 4 + 2).
-        assert_eq!((REG_ITEMS, REG_ROWS), (8, 10));
     }
 
     /// The two logits kernels, and both upload paths, give the same bits on awkward shapes

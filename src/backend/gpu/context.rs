@@ -4,6 +4,7 @@
 //! `wgpu` variables), `WGPU_ADAPTER_NAME` picks an adapter by name, and the device gets the
 //! limits the adapter offers (storage buffer size matters: it bounds the batch size).
 
+use super::layout::Shader;
 use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -267,20 +268,20 @@ impl fmt::Debug for GpuContext {
 }
 
 impl GpuContext {
-    /// Compiles `source` (a WGSL file called `name`) and one compute pipeline per entry point;
-    /// a shader the device refuses is an `Error::Gpu` naming it.
+    /// Compiles `shader` behind its generated prelude ([`Shader::source`]) and one compute
+    /// pipeline per entry point; a shader the device refuses is an `Error::Gpu` naming it.
     pub fn compile<const N: usize>(
         &self,
-        name: &str,
-        source: &'static str,
+        shader: &Shader,
         entries: [&str; N],
     ) -> Result<[wgpu::ComputePipeline; N]> {
+        let name = shader.file;
         let errors = self.health.error_count();
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(source)),
+                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
             });
         let pipelines = entries.map(|entry| {
             self.device

@@ -23,43 +23,17 @@
 //!   per [`super::OnDeviceError`].
 
 use super::context::GpuContext;
-use super::layout::dispatch_2d;
+use super::layout::{self, dispatch_2d};
 use crate::backend::answers::{TaskAnswers, NO_CLAMP};
 use crate::error::{Error, Result};
-use bytemuck::{Pod, Zeroable};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wgpu::util::DeviceExt;
 
-/// The WGSL source, compiled into the binary.
-pub const SHADER: &str = include_str!("../../../shaders/dawid_skene.wgsl");
-
-/// Invocations per workgroup of every Dawid-Skene kernel.
-/// Keep in sync with `DS_GROUP` and the `@workgroup_size`s in shaders/dawid_skene.wgsl.
-pub const DS_GROUP: u32 = 64;
-/// Tasks per block of the `totals` kernel's partial sums.
-/// Keep in sync with `TOTALS_BLOCK` in shaders/dawid_skene.wgsl.
-pub const TOTALS_BLOCK: u32 = 256;
-
-/// Uniform block of the Dawid-Skene kernels.
-/// Keep in sync with `struct DsParams` in shaders/dawid_skene.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
-pub struct DsParams {
-    pub tasks: u32,
-    pub classes: u32,
-    pub workers: u32,
-    /// Offset of the clamp array in the task buffer: `tasks + 1`.
-    pub clamp_offset: u32,
-    /// Offset of the log-likelihood terms in the posterior buffer: `tasks * classes`.
-    pub ll_offset: u32,
-    /// Offset of the answer entries in the row buffer: `workers * classes + 1`.
-    pub entry_offset: u32,
-    /// Blocks of [`TOTALS_BLOCK`] tasks.
-    pub blocks: u32,
-    pub _pad: u32,
-}
+// The constants and the parameter block shared with shaders/dawid_skene.wgsl live with the
+// other shared layouts, the one source of both sides.
+pub use super::layout::{DsParams, DS_GROUP, TOTALS_BLOCK};
 
 /// The size of a problem, for the device buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +133,7 @@ pub struct DsKernel {
 impl DsKernel {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let [e_step, m_step, totals] =
-            ctx.compile("dawid_skene.wgsl", SHADER, ["e_step", "m_step", "totals"])?;
+            ctx.compile(&layout::DAWID_SKENE, ["e_step", "m_step", "totals"])?;
         Ok(DsKernel {
             e_step,
             m_step,
@@ -611,11 +585,6 @@ impl<'c> DsSession<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn params_have_the_wgsl_size() {
-        assert_eq!(std::mem::size_of::<DsParams>(), 32);
-    }
 
     #[test]
     fn shapes_too_large_for_the_device_are_refused_by_name() {

@@ -7,7 +7,8 @@
 //! - `tally`: majority vote on the device.
 //! - `hybrid`: CPU threads and the GPU pulling batches from one queue.
 //! - `dawid_skene`, `ds_steps`: Dawid-Skene's passes over the answers on the device.
-//! - `testing`: skip-or-fail helpers for GPU tests (`MICROTASK_REQUIRE_GPU`).
+//! - `testing`: skip-or-fail helpers for GPU tests (`MICROTASK_REQUIRE_GPU`), with the
+//!   `test-hooks` feature only.
 
 pub mod classify;
 pub mod context;
@@ -17,7 +18,7 @@ pub mod hybrid;
 pub mod layout;
 pub mod scheduler;
 pub mod tally;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-hooks"))]
 pub mod testing;
 
 pub use classify::{BatchLimit, LogitsKernel, ModelShape, DEFAULT_BATCH};
@@ -70,8 +71,9 @@ pub struct GpuOptions {
     pub direct_upload: bool,
     /// Longest wait for one batch before the device is declared hung.
     pub timeout: Duration,
-    /// Tests only: pretend the device fails when batch `b` (0-based) completes.
-    #[doc(hidden)]
+    /// Tests only (`test-hooks` feature): pretend the device fails when batch `b` (0-based)
+    /// completes.
+    #[cfg(feature = "test-hooks")]
     pub inject_fault_at_batch: Option<usize>,
 }
 
@@ -84,6 +86,7 @@ impl Default for GpuOptions {
             kernel: LogitsKernel::Auto,
             direct_upload: true,
             timeout: Duration::from_secs(300),
+            #[cfg(feature = "test-hooks")]
             inject_fault_at_batch: None,
         }
     }

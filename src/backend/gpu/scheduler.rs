@@ -433,6 +433,7 @@ impl Runner<'_, '_> {
         if self.ctx.health.error_count() != p.errors_before {
             return Err(self.ctx.health.first_error());
         }
+        #[cfg(feature = "test-hooks")]
         if self.opts.inject_fault_at_batch == Some(p.batch) {
             return Err("injected device fault (test)".into());
         }

@@ -5,7 +5,7 @@
 //! CPU twin does) so each chunk's answers are contiguous.
 
 use super::context::GpuContext;
-use super::layout::{dispatch_2d, GpuTaskLabel, GpuVote, TallyParams, TALLY_GROUP};
+use super::layout::{self, dispatch_2d, GpuTaskLabel, GpuVote, TallyParams, TALLY_GROUP};
 use crate::backend::TaskLabel;
 use crate::data::votes::VoteTable;
 use crate::error::{Error, Result};
@@ -13,9 +13,6 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The WGSL source, compiled into the binary.
-pub const SHADER: &str = include_str!("../../../shaders/tally.wgsl");
 
 pub struct TallyKernel {
     accumulate: wgpu::ComputePipeline,
@@ -59,7 +56,7 @@ impl TallyLimits {
 
 impl TallyKernel {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let [accumulate, pick] = ctx.compile("tally.wgsl", SHADER, ["accumulate", "pick"])?;
+        let [accumulate, pick] = ctx.compile(&layout::TALLY, ["accumulate", "pick"])?;
         Ok(TallyKernel { accumulate, pick })
     }
 
