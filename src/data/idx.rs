@@ -4,8 +4,10 @@
 //! reader streams: a header claiming more items than the file holds is caught when the data runs
 //! out, and memory is only ever allocated for data that has actually been read.
 
+use super::stream::ItemStream;
 use super::Dataset;
 use crate::error::{Error, Result};
+use crate::output::write_atomic;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -265,4 +267,55 @@ pub fn write_labels(w: &mut impl Write, labels: &[u8]) -> std::io::Result<()> {
     w.write_all(&LABELS_MAGIC.to_be_bytes())?;
     w.write_all(&(labels.len() as u32).to_be_bytes())?;
     w.write_all(labels)
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub items: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The labels file, written when every item has a label and the images file is named
+    /// `NAME-images-idx3-ubyte` (so that reading it back finds the labels).
+    pub labels: Option<PathBuf>,
+}
+
+/// Items per chunk read from the stream while exporting.
+const EXPORT_CHUNK: usize = 1 << 16;
+
+/// Writes every item of `stream` as a raw IDX images file at `out`, and its labels beside it,
+/// streaming (memory holds one chunk and the labels). `progress` gets the items written so far.
+pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Result<Exported> {
+    let mut labels: Vec<u8> = Vec::new();
+    let mut all_labelled = true;
+    let mut done = 0u64;
+    write_atomic(out, |w| {
+        let io = |e| Error::io(out, e);
+        write_images_header(w, stream.len, stream.height, stream.width).map_err(io)?;
+        while let Some(chunk) = stream.next_chunk(EXPORT_CHUNK)? {
+            w.write_all(&chunk.pixels).map_err(io)?;
+            match &chunk.labels {
+                Some(l) => labels.extend_from_slice(l),
+                None => all_labelled = false,
+            }
+            done += (chunk.pixels.len() / stream.features()) as u64;
+            progress(done);
+        }
+        Ok(())
+    })?;
+    let labels_path = match labels_name_for(out) {
+        Some(lp) if all_labelled => {
+            write_atomic(&lp, |w| {
+                write_labels(w, &labels).map_err(|e| Error::io(&lp, e))
+            })?;
+            Some(lp)
+        }
+        _ => None,
+    };
+    Ok(Exported {
+        items: stream.len,
+        height: stream.height,
+        width: stream.width,
+        labels: labels_path,
+    })
 }

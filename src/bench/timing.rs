@@ -1,42 +1,14 @@
-//! Throughput measurement for `microtask bench`: the same items through every backend, timed
-//! end to end from host memory (warm-up first, then the median of a few runs), plus tallies.
+//! Timers and inputs of `microtask bench`: the same items through every backend, timed end to
+//! end from host memory (warm-up first, then the median of a few runs), plus tallies.
 
+use super::report::BackendFigures;
 use crate::backend::gpu::{GpuBackend, GpuOptions};
 use crate::backend::{Backend, Predictions};
 use crate::data::synth::Rng;
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
-use serde::Serialize;
 use std::time::Instant;
-
-/// One backend's figures.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackendFigures {
-    pub backend: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub adapter: Option<String>,
-    pub items: usize,
-    pub seconds: f64,
-    pub items_per_s: f64,
-    /// The logits kernel that ran (GPU only: `tiled` or `registers`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<&'static str>,
-    /// Items per batch and batches in flight (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slots: Option<usize>,
-    /// Seconds per stage, summed over batches (GPU only; stages overlap).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stages: Vec<(String, f64)>,
-    /// Fraction of the wall time the device had work (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device_busy: Option<f64>,
-    /// Fraction of host-side stage time hidden behind device work (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overlap: Option<f64>,
-}
 
 /// A random model of `workers` x 10 classes over 28x28 items (throughput does not depend on
 /// the weights).
