@@ -2,15 +2,16 @@
 //! backend in one run, with GPU stage timings, majority-vote tallies, the peers (NumPy, ONNX
 //! Runtime) when their venv is set up, and optionally items/s against batch size.
 
-pub mod peers;
-pub mod report;
-pub mod timing;
+mod peers;
+mod report;
+mod timing;
 
 pub use peers::PeersConfig;
 pub use report::{BackendFigures, BenchReport, Peer, RingVsOne, Series, Tally};
-pub use timing::{
-    bench_cpu, gpu_figures, gpu_variant, median, random_model, random_votes, tile, time_classify,
-    time_interleaved, time_majority,
+pub use timing::{random_model, random_votes, tile};
+
+use timing::{
+    bench_cpu, gpu_figures, gpu_variant, median, time_classify, time_interleaved, time_majority,
 };
 
 use crate::backend::gpu::{GpuBackend, GpuOptions, HybridBackend, DEFAULT_SLOTS};

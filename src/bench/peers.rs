@@ -16,7 +16,7 @@ pub struct PeersConfig {
 }
 
 /// Runs peers.py on `items` items, `reps` timed runs each; an error says why they could not run.
-pub fn run(cfg: &PeersConfig, items: usize, reps: usize) -> Result<Vec<Peer>> {
+pub(crate) fn run(cfg: &PeersConfig, items: usize, reps: usize) -> Result<Vec<Peer>> {
     let venv = cfg.dir.join(".venv/bin/python3");
     let python = if venv.exists() {
         venv

@@ -84,7 +84,7 @@ pub struct RingVsOne {
 
 impl RingVsOne {
     /// From the seconds of each run, taken in turn.
-    pub fn from_runs(ring: &[f64], one: &[f64]) -> Self {
+    pub(crate) fn from_runs(ring: &[f64], one: &[f64]) -> Self {
         let speedups: Vec<f64> = ring.iter().zip(one).map(|(r, o)| o / r).collect();
         RingVsOne {
             pairs: speedups.len(),

@@ -29,7 +29,7 @@ pub fn tile(base: &[u8], features: usize, n: usize) -> Vec<u8> {
 
 /// Median seconds of `reps` runs of `classify` over `items` in calls of `chunk` items, after one
 /// warm-up call on the first chunk (pipelines compile and buffers fill on the first call).
-pub fn time_classify(
+pub(crate) fn time_classify(
     backend: &dyn Backend,
     model: &Ensemble,
     items: &[u8],
@@ -42,7 +42,7 @@ pub fn time_classify(
 }
 
 /// The median of `values` (the upper one of an even count; NaN when empty).
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -51,7 +51,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// Like [`time_classify`] for several backends at once, their runs taken in turn (a, b, a, b,
 /// ...) so that a slow spell of a shared machine hits all of them alike. Returns the seconds of
 /// every run, per backend.
-pub fn time_interleaved(
+pub(crate) fn time_interleaved(
     backends: &[&dyn Backend],
     model: &Ensemble,
     items: &[u8],
@@ -81,7 +81,7 @@ pub fn time_interleaved(
 }
 
 /// Figures of the CPU backend over `items`.
-pub fn bench_cpu(
+pub(crate) fn bench_cpu(
     backend: &dyn Backend,
     model: &Ensemble,
     items: &[u8],
@@ -106,7 +106,7 @@ pub fn bench_cpu(
 
 /// Figures of a GPU backend that classified `n` items in `seconds`, with the stage timings of
 /// its last run.
-pub fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> BackendFigures {
+pub(crate) fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> BackendFigures {
     let stats = gpu.last_stats().unwrap_or_default();
     BackendFigures {
         backend: name.into(),
@@ -132,7 +132,11 @@ pub fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> Back
 }
 
 /// A GPU backend like `gpu` with other batch/slot settings.
-pub fn gpu_variant(gpu: &GpuBackend, batch: Option<usize>, slots: usize) -> Result<GpuBackend> {
+pub(crate) fn gpu_variant(
+    gpu: &GpuBackend,
+    batch: Option<usize>,
+    slots: usize,
+) -> Result<GpuBackend> {
     gpu.with_options(GpuOptions {
         batch,
         slots,
@@ -156,7 +160,7 @@ pub fn random_votes(tasks: usize, per_task: usize, classes: usize, seed: u64) ->
 }
 
 /// Answers per second of `backend.majority` on `votes` (median of `reps`, after a warm-up).
-pub fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> Result<f64> {
+pub(crate) fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> Result<f64> {
     backend.majority(votes)?;
     let mut times = Vec::new();
     for _ in 0..reps.max(1) {
