@@ -12,8 +12,6 @@ pub mod error;
 pub mod model;
 pub mod output;
 pub mod pipeline;
-pub mod plot;
-pub mod report;
 pub mod task;
 pub mod train;
 

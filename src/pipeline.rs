@@ -77,7 +77,7 @@ pub struct RunReport {
 
 /// A folder holding the MNIST IDX pair (`train-images-idx3-ubyte[.gz]`, `t10k-...`) stands for
 /// its training and test files.
-pub fn resolve_mnist_folder(spec: &str) -> Option<(String, String)> {
+fn resolve_mnist_folder(spec: &str) -> Option<(String, String)> {
     let dir = Path::new(spec);
     if !dir.is_dir() {
         return None;
@@ -117,7 +117,7 @@ fn load_sets(config: &RunConfig) -> Result<(Dataset, Dataset)> {
 }
 
 /// Model votes as a vote table: task = item index, worker = `model-R`, classes `0..C`.
-pub fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
+fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
     let (n, r) = (pred.len(), pred.workers);
     VoteTable {
         task: (0..n as u32)

@@ -26,7 +26,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// How answers are aggregated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
     /// Majority vote: most answers wins; ties to the higher summed confidence, then the lowest
     /// class.

@@ -12,7 +12,7 @@ use super::gpu::{AdapterChoice, GpuBackend, GpuOptions, HybridBackend};
 use super::Backend;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
     /// A hardware GPU when there is one, else the CPU (rayon).
     #[default]
@@ -55,17 +55,15 @@ pub fn select_with(kind: BackendKind, opts: &GpuOptions) -> Result<Box<dyn Backe
                 strip_gpu_prefix(&e)
             )))),
         },
-        BackendKind::Gpu => Ok(Box::new(GpuBackend::new(
-            AdapterChoice::Any,
-            opts.clone(),
-            origin,
-        )?)),
-        BackendKind::Hybrid => Ok(Box::new(HybridBackend::new(GpuBackend::new(
-            AdapterChoice::Any,
-            opts.clone(),
-            origin,
-        )?))),
+        BackendKind::Gpu => Ok(Box::new(gpu(opts, origin)?)),
+        BackendKind::Hybrid => Ok(Box::new(HybridBackend::new(gpu(opts, origin)?))),
     }
+}
+
+/// The backend `--backend gpu` runs, as its own type for callers that derive batch and slot
+/// variants from it (bench).
+pub fn gpu(opts: &GpuOptions, origin: impl Into<String>) -> Result<GpuBackend> {
+    GpuBackend::new(AdapterChoice::Any, opts.clone(), origin)
 }
 
 fn strip_gpu_prefix(e: &Error) -> String {

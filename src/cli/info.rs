@@ -2,6 +2,7 @@
 
 use microtask::backend::gpu::classify::{batch_limit, default_batch, ModelShape};
 use microtask::backend::gpu::{adapter_reports, choose, AdapterChoice, AdapterReport};
+use microtask::model::Ensemble;
 use serde_json::json;
 
 /// List every GPU adapter (name, backend, device type, driver, key limits), the one
@@ -46,13 +47,9 @@ fn key_limits(l: &wgpu::Limits) -> [(&'static str, u64); 7] {
 }
 
 /// The shape of the default job (5 workers, 10 classes, 28x28), to show a concrete batch limit.
-const REFERENCE: ModelShape = ModelShape {
-    features: 784,
-    words: 196,
-    rows: 50,
-    classes: 10,
-    workers: 5,
-};
+fn reference_shape() -> microtask::Result<ModelShape> {
+    ModelShape::of(&Ensemble::zeros(5, 10, 28, 28))
+}
 
 fn env_settings() -> Vec<(String, String)> {
     ["WGPU_BACKEND", "WGPU_ADAPTER_NAME", "WGPU_POWER_PREF"]
@@ -66,8 +63,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let auto = choose(&adapters, AdapterChoice::Hardware);
     let gpu = choose(&adapters, AdapterChoice::Any);
     let threads = rayon::current_num_threads();
+    let shape = reference_shape()?;
     if args.json {
-        let list: Vec<_> = adapters.iter().map(adapter_json).collect();
+        let list: Vec<_> = adapters.iter().map(|a| adapter_json(a, &shape)).collect();
         let pick = |c: &microtask::Result<(usize, String)>| match c {
             Ok((i, why)) => json!({"adapter": adapters[*i].info.name, "index": i, "why": why}),
             Err(e) => json!({"adapter": null, "why": message(e)}),
@@ -95,7 +93,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         println!("adapters: {}", adapters.len());
     }
     for (i, a) in adapters.iter().enumerate() {
-        print_adapter(i, a);
+        print_adapter(i, a, &shape);
     }
     println!();
     match &auto {
@@ -135,7 +133,7 @@ fn message(e: &microtask::Error) -> String {
     }
 }
 
-fn print_adapter(i: usize, a: &AdapterReport) {
+fn print_adapter(i: usize, a: &AdapterReport, shape: &ModelShape) {
     println!("[{i}] {}", a.info.name);
     println!(
         "    backend {}, device type {:?}{}, driver {}",
@@ -151,7 +149,7 @@ fn print_adapter(i: usize, a: &AdapterReport) {
     for (name, value) in key_limits(&a.limits) {
         println!("    {name:<40} {value}");
     }
-    let limit = batch_limit(&a.limits, &REFERENCE);
+    let limit = batch_limit(&a.limits, shape);
     println!(
         "    batch for 5 workers x 10 classes x 28x28: default {}, at most {} ({})",
         default_batch(&limit),
@@ -160,12 +158,12 @@ fn print_adapter(i: usize, a: &AdapterReport) {
     );
 }
 
-fn adapter_json(a: &AdapterReport) -> serde_json::Value {
+fn adapter_json(a: &AdapterReport, shape: &ModelShape) -> serde_json::Value {
     let limits: serde_json::Map<String, serde_json::Value> = key_limits(&a.limits)
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.into()))
         .collect();
-    let limit = batch_limit(&a.limits, &REFERENCE);
+    let limit = batch_limit(&a.limits, shape);
     json!({
         "name": a.info.name,
         "backend": a.info.backend.to_string(),

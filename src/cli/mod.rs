@@ -5,11 +5,14 @@ mod classify;
 mod device;
 mod export;
 mod info;
+mod plot;
 mod progress;
+mod report;
 mod run;
 mod synth_votes;
 mod tally;
 mod train;
+mod values;
 
 use clap::{Parser, Subcommand};
 

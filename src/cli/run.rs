@@ -78,6 +78,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     };
     let backend = a.device.backend()?;
     let report = pipeline::run(&config, backend.as_ref(), &Bars::default())?;
-    print!("{report}");
+    print!("{}", super::report::Text(&report));
     Ok(())
 }

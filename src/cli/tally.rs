@@ -1,8 +1,9 @@
 //! `microtask tally`: aggregate votes/answers into one label per task, with quality control.
 
+use super::values::{BackendArg, MethodArg};
 use anyhow::{bail, Context};
 use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
-use microtask::backend::{select, BackendKind};
+use microtask::backend::select;
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,8 +23,8 @@ pub struct TallyArgs {
     pub out: PathBuf,
 
     /// Aggregation method: mv (majority vote), wmv (weighted majority vote), ds (Dawid-Skene).
-    #[arg(long, value_enum, default_value_t = Method::Mv)]
-    pub method: Method,
+    #[arg(long, value_enum, default_value_t = MethodArg::Mv)]
+    pub method: MethodArg,
 
     /// Gold labels, CSV `task,label`: prints the accuracy of the aggregate (and per worker in
     /// --workers-out). Unless --gold-score-only, wmv weights workers by their gold accuracy and
@@ -77,8 +78,8 @@ pub struct TallyArgs {
 
     /// Where the majority vote and Dawid-Skene's passes over the answers run (the rest of wmv
     /// runs on the CPU).
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
-    pub backend: BackendKind,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
 }
 
 pub fn run(args: TallyArgs) -> anyhow::Result<()> {
@@ -97,7 +98,7 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
             args.smoothing
         );
     }
-    let backend = select(args.backend)?;
+    let backend = select(args.backend.into())?;
 
     let loaded = read_votes(&args.votes)?;
     let votes = &loaded.table;
@@ -122,7 +123,7 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         None => None,
     };
     let opts = Options {
-        method: args.method,
+        method: args.method.into(),
         ds: DsOptions {
             max_iters: args.max_iters,
             tol: args.tol,

@@ -4,25 +4,27 @@
 //! reader streams: a header claiming more items than the file holds is caught when the data runs
 //! out, and memory is only ever allocated for data that has actually been read.
 
+use super::stream::ItemStream;
 use super::Dataset;
 use crate::error::{Error, Result};
+use crate::output::write_atomic;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub const IMAGES_MAGIC: u32 = 2051;
-pub const LABELS_MAGIC: u32 = 2049;
+const IMAGES_MAGIC: u32 = 2051;
+const LABELS_MAGIC: u32 = 2049;
 
 /// Most bytes read ahead of need when the header's count cannot be checked against the file size.
 const READ_AHEAD: usize = 16 << 20;
 
 /// A streaming reader over the items of an IDX images file.
-pub struct IdxImages {
+pub(crate) struct IdxImages {
     path: PathBuf,
     reader: Box<dyn Read + Send>,
-    pub count: usize,
-    pub height: usize,
-    pub width: usize,
+    pub(crate) count: usize,
+    pub(crate) height: usize,
+    pub(crate) width: usize,
     read: usize,
 }
 
@@ -77,7 +79,7 @@ fn read_u32s<const N: usize>(path: &Path, reader: &mut dyn Read) -> Result<[u32;
 }
 
 impl IdxImages {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let (mut reader, file_len) = open(path)?;
         let [magic, count, height, width] = read_u32s::<4>(path, &mut *reader)?;
         if magic != IMAGES_MAGIC {
@@ -114,17 +116,17 @@ impl IdxImages {
         })
     }
 
-    pub fn features(&self) -> usize {
+    pub(crate) fn features(&self) -> usize {
         self.height * self.width
     }
 
     /// Items not yet read.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.count - self.read
     }
 
     /// Appends up to `max_items` items to `out`; returns how many were read (0 at the end).
-    pub fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
+    pub(crate) fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
         let n = max_items.min(self.remaining());
         let start = out.len();
         out.resize(start + n * self.features(), 0);
@@ -133,7 +135,7 @@ impl IdxImages {
 
     /// Fills `out` with the next `out.len() / features` items (fewer at the end of the file:
     /// the count read is returned and only that many items of `out` are written).
-    pub fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
+    pub(crate) fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
         let d = self.features();
         let n = (out.len() / d).min(self.remaining());
         read_full(
@@ -160,7 +162,7 @@ impl IdxImages {
 
 /// The name of the labels file that belongs beside an images file:
 /// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`.
-pub fn labels_name_for(images: &Path) -> Option<PathBuf> {
+fn labels_name_for(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_str()?;
     let (base, gz) = match name.strip_suffix(".gz") {
         Some(base) => (base, ".gz"),
@@ -171,7 +173,7 @@ pub fn labels_name_for(images: &Path) -> Option<PathBuf> {
 }
 
 /// The labels file beside an images file, if there is one (compressed or not).
-pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
+pub(crate) fn labels_path_for(images: &Path) -> Option<PathBuf> {
     let named = labels_name_for(images)?;
     let other = match named.to_str()?.strip_suffix(".gz") {
         Some(raw) => PathBuf::from(raw),
@@ -210,7 +212,7 @@ pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Reads a whole IDX images file, with the labels file beside it when present.
-pub fn load_images(path: &Path) -> Result<Dataset> {
+pub(crate) fn load_images(path: &Path) -> Result<Dataset> {
     let mut reader = IdxImages::open(path)?;
     let mut pixels = Vec::new();
     let chunk = (READ_AHEAD / reader.features()).max(1);
@@ -243,7 +245,7 @@ pub fn load_images(path: &Path) -> Result<Dataset> {
 }
 
 /// Writes the 16-byte header of an images file of `count` items of `height` x `width`.
-pub fn write_images_header(
+fn write_images_header(
     w: &mut impl Write,
     count: usize,
     height: usize,
@@ -265,4 +267,55 @@ pub fn write_labels(w: &mut impl Write, labels: &[u8]) -> std::io::Result<()> {
     w.write_all(&LABELS_MAGIC.to_be_bytes())?;
     w.write_all(&(labels.len() as u32).to_be_bytes())?;
     w.write_all(labels)
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub items: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The labels file, written when every item has a label and the images file is named
+    /// `NAME-images-idx3-ubyte` (so that reading it back finds the labels).
+    pub labels: Option<PathBuf>,
+}
+
+/// Items per chunk read from the stream while exporting.
+const EXPORT_CHUNK: usize = 1 << 16;
+
+/// Writes every item of `stream` as a raw IDX images file at `out`, and its labels beside it,
+/// streaming (memory holds one chunk and the labels). `progress` gets the items written so far.
+pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Result<Exported> {
+    let mut labels: Vec<u8> = Vec::new();
+    let mut all_labelled = true;
+    let mut done = 0u64;
+    write_atomic(out, |w| {
+        let io = |e| Error::io(out, e);
+        write_images_header(w, stream.len, stream.height, stream.width).map_err(io)?;
+        while let Some(chunk) = stream.next_chunk(EXPORT_CHUNK)? {
+            w.write_all(&chunk.pixels).map_err(io)?;
+            match &chunk.labels {
+                Some(l) => labels.extend_from_slice(l),
+                None => all_labelled = false,
+            }
+            done += (chunk.pixels.len() / stream.features()) as u64;
+            progress(done);
+        }
+        Ok(())
+    })?;
+    let labels_path = match labels_name_for(out) {
+        Some(lp) if all_labelled => {
+            write_atomic(&lp, |w| {
+                write_labels(w, &labels).map_err(|e| Error::io(&lp, e))
+            })?;
+            Some(lp)
+        }
+        _ => None,
+    };
+    Ok(Exported {
+        items: stream.len,
+        height: stream.height,
+        width: stream.width,
+        labels: labels_path,
+    })
 }

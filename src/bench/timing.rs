@@ -1,42 +1,14 @@
-//! Throughput measurement for `microtask bench`: the same items through every backend, timed
-//! end to end from host memory (warm-up first, then the median of a few runs), plus tallies.
+//! Timers and inputs of `microtask bench`: the same items through every backend, timed end to
+//! end from host memory (warm-up first, then the median of a few runs), plus tallies.
 
+use super::report::BackendFigures;
 use crate::backend::gpu::{GpuBackend, GpuOptions};
 use crate::backend::{Backend, Predictions};
 use crate::data::synth::Rng;
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
-use serde::Serialize;
 use std::time::Instant;
-
-/// One backend's figures.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackendFigures {
-    pub backend: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub adapter: Option<String>,
-    pub items: usize,
-    pub seconds: f64,
-    pub items_per_s: f64,
-    /// The logits kernel that ran (GPU only: `tiled` or `registers`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<&'static str>,
-    /// Items per batch and batches in flight (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slots: Option<usize>,
-    /// Seconds per stage, summed over batches (GPU only; stages overlap).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stages: Vec<(String, f64)>,
-    /// Fraction of the wall time the device had work (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device_busy: Option<f64>,
-    /// Fraction of host-side stage time hidden behind device work (GPU only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overlap: Option<f64>,
-}
 
 /// A random model of `workers` x 10 classes over 28x28 items (throughput does not depend on
 /// the weights).
@@ -57,7 +29,7 @@ pub fn tile(base: &[u8], features: usize, n: usize) -> Vec<u8> {
 
 /// Median seconds of `reps` runs of `classify` over `items` in calls of `chunk` items, after one
 /// warm-up call on the first chunk (pipelines compile and buffers fill on the first call).
-pub fn time_classify(
+pub(crate) fn time_classify(
     backend: &dyn Backend,
     model: &Ensemble,
     items: &[u8],
@@ -70,7 +42,7 @@ pub fn time_classify(
 }
 
 /// The median of `values` (the upper one of an even count; NaN when empty).
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -79,7 +51,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// Like [`time_classify`] for several backends at once, their runs taken in turn (a, b, a, b,
 /// ...) so that a slow spell of a shared machine hits all of them alike. Returns the seconds of
 /// every run, per backend.
-pub fn time_interleaved(
+pub(crate) fn time_interleaved(
     backends: &[&dyn Backend],
     model: &Ensemble,
     items: &[u8],
@@ -109,7 +81,7 @@ pub fn time_interleaved(
 }
 
 /// Figures of the CPU backend over `items`.
-pub fn bench_cpu(
+pub(crate) fn bench_cpu(
     backend: &dyn Backend,
     model: &Ensemble,
     items: &[u8],
@@ -134,7 +106,7 @@ pub fn bench_cpu(
 
 /// Figures of a GPU backend that classified `n` items in `seconds`, with the stage timings of
 /// its last run.
-pub fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> BackendFigures {
+pub(crate) fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> BackendFigures {
     let stats = gpu.last_stats().unwrap_or_default();
     BackendFigures {
         backend: name.into(),
@@ -160,7 +132,11 @@ pub fn gpu_figures(gpu: &GpuBackend, name: &str, n: usize, seconds: f64) -> Back
 }
 
 /// A GPU backend like `gpu` with other batch/slot settings.
-pub fn gpu_variant(gpu: &GpuBackend, batch: Option<usize>, slots: usize) -> Result<GpuBackend> {
+pub(crate) fn gpu_variant(
+    gpu: &GpuBackend,
+    batch: Option<usize>,
+    slots: usize,
+) -> Result<GpuBackend> {
     gpu.with_options(GpuOptions {
         batch,
         slots,
@@ -184,7 +160,7 @@ pub fn random_votes(tasks: usize, per_task: usize, classes: usize, seed: u64) ->
 }
 
 /// Answers per second of `backend.majority` on `votes` (median of `reps`, after a warm-up).
-pub fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> Result<f64> {
+pub(crate) fn time_majority(backend: &dyn Backend, votes: &VoteTable, reps: usize) -> Result<f64> {
     backend.majority(votes)?;
     let mut times = Vec::new();
     for _ in 0..reps.max(1) {

@@ -1,32 +1,36 @@
 //! The printed report of `microtask run`.
 
-use crate::pipeline::RunReport;
+use microtask::pipeline::RunReport;
 use std::fmt;
 
-impl fmt::Display for RunReport {
+/// `RunReport` as the text `microtask run` prints.
+pub struct Text<'a>(pub &'a RunReport);
+
+impl fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let run = self.0;
         writeln!(f, "microtask run")?;
         writeln!(
             f,
             "  train data : {} ({} items)",
-            self.train_source, self.train_items
+            run.train_source, run.train_items
         )?;
         writeln!(
             f,
             "  test data  : {} ({} items)",
-            self.test_source, self.test_items
+            run.test_source, run.test_items
         )?;
         writeln!(
             f,
             "  model      : {} workers x {} classes x {} features",
-            self.model.workers,
-            self.model.classes,
-            self.model.features()
+            run.model.workers,
+            run.model.classes,
+            run.model.features()
         )?;
-        writeln!(f, "  backend    : {}", self.backend)?;
+        writeln!(f, "  backend    : {}", run.backend)?;
         writeln!(f)?;
         writeln!(f, "accuracy on the test items")?;
-        let c = &self.classify;
+        let c = &run.classify;
         if c.labelled == 0 {
             writeln!(f, "  (the test items carry no labels)")?;
         }
@@ -40,21 +44,21 @@ impl fmt::Display for RunReport {
         if c.labelled > 0 {
             writeln!(f, "  mean worker      {mean:.4}")?;
         }
-        if let Some(a) = self.majority_accuracy {
+        if let Some(a) = run.majority_accuracy {
             writeln!(f, "  majority vote    {a:.4}")?;
         }
-        if let Some(a) = self.ds_accuracy {
+        if let Some(a) = run.ds_accuracy {
             writeln!(
                 f,
                 "  dawid-skene      {a:.4}  ({} EM iterations, no gold)",
-                self.ds.iterations
+                run.ds.iterations
             )?;
         }
-        if let Some(a) = self.ds_gold_accuracy {
+        if let Some(a) = run.ds_gold_accuracy {
             writeln!(
                 f,
                 "  dawid-skene+gold {a:.4}  ({} gold questions clamped; scored on the other items)",
-                self.gold_questions
+                run.gold_questions
             )?;
         }
         writeln!(f)?;
@@ -64,11 +68,11 @@ impl fmt::Display for RunReport {
             "  {:<10} {:>8} {:>16} {:>14}",
             "worker", "true", "ds (no gold)", "gold questions"
         )?;
-        for (r, q) in self.quality_no_gold.iter().enumerate() {
+        for (r, q) in run.quality_no_gold.iter().enumerate() {
             let truth = c
                 .worker_accuracy(r)
                 .map_or("-".into(), |a| format!("{a:.4}"));
-            let gold = self
+            let gold = run
                 .quality_gold
                 .get(r)
                 .and_then(|g| g.gold_accuracy())
@@ -86,11 +90,11 @@ impl fmt::Display for RunReport {
         writeln!(
             f,
             "review: {} of {} items have Dawid-Skene confidence below {:.2}",
-            self.under_review, self.test_items, self.review_below
+            run.under_review, run.test_items, run.review_below
         )?;
         writeln!(f)?;
         writeln!(f, "throughput")?;
-        for s in &self.stages {
+        for s in &run.stages {
             writeln!(
                 f,
                 "  {:<12} {:>9.3} s  {:>12.0} {}/s",
