@@ -82,25 +82,10 @@ pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
     pick(&counts[..classes], &sums[..classes]).label
 }
 
-/// Appends the decimal digits of `v`.
-fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[i..]);
-}
-
 /// Appends `value` in [0, 1] with six decimals.
 fn push_confidence(buf: &mut Vec<u8>, value: f32) {
     let micro = (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32;
-    push_uint(buf, (micro / 1_000_000) as u64);
+    buf.extend_from_slice(itoa::Buffer::new().format(micro / 1_000_000).as_bytes());
     buf.push(b'.');
     let frac = micro % 1_000_000;
     let mut digits = [b'0'; 6];
@@ -114,13 +99,14 @@ fn push_confidence(buf: &mut Vec<u8>, value: f32) {
 /// and `conf` hold `workers` votes per item.
 pub fn format_votes(buf: &mut Vec<u8>, start: usize, workers: usize, labels: &[u32], conf: &[f32]) {
     let r = workers.max(1);
+    let mut num = itoa::Buffer::new();
     for (i, (labels, conf)) in labels.chunks_exact(r).zip(conf.chunks_exact(r)).enumerate() {
         for w in 0..r {
-            push_uint(buf, (start + i) as u64);
+            buf.extend_from_slice(num.format(start + i).as_bytes());
             buf.push(b',');
-            push_uint(buf, w as u64);
+            buf.extend_from_slice(num.format(w).as_bytes());
             buf.push(b',');
-            push_uint(buf, labels[w] as u64);
+            buf.extend_from_slice(num.format(labels[w]).as_bytes());
             buf.push(b',');
             push_confidence(buf, conf[w]);
             buf.push(b'\n');
