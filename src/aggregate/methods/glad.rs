@@ -88,11 +88,6 @@ pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<GladParams>> {
     })
 }
 
-/// `ln(1 + e^x)` without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
 /// `(softplus(-z), sigmoid(z))` with one `exp` and one `ln_1p`.
 fn softplus_neg_and_sigmoid(z: f64) -> (f64, f64) {
     let e = (-z.abs()).exp();
@@ -135,7 +130,8 @@ impl<'a> Model<'a> {
                 let mut base = 0.0;
                 for i in lay.of_task(t) {
                     let z = alpha[lay.worker[i] as usize] * eb;
-                    let (right, wrong) = (-softplus(-z), -softplus(z) - self.ln_wrong);
+                    let (sp_neg, _) = softplus_neg_and_sigmoid(z);
+                    let (right, wrong) = (-sp_neg, -(sp_neg + z) - self.ln_wrong);
                     base += wrong;
                     row[lay.label[i] as usize] += right - wrong;
                 }
