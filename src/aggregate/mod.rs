@@ -11,6 +11,7 @@
 
 pub mod dawid_skene;
 pub mod majority;
+pub mod methods;
 pub mod quality;
 pub mod review;
 pub mod wmv;
