@@ -1,11 +1,12 @@
 //! `microtask classify`: every worker of a model votes on every item; writes the votes file.
 
 use super::device::DeviceArgs;
-use super::progress;
+use super::{checks, progress};
 use microtask::classify::{ClassifyJob, CHUNK_ITEMS};
 use microtask::data::stream::ItemStream;
 use microtask::error::Error;
 use microtask::model::Ensemble;
+use microtask::output::Outputs;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,13 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
+    let mut outs = Outputs::new();
+    outs.input("--model", &a.model);
+    checks::data(&mut outs, "--data", &a.data);
+    if let Some(p) = &a.out {
+        outs.output("--out", p);
+    }
+    outs.check()?;
     let model = Ensemble::load(&a.model)?;
     let stream = ItemStream::open(&a.data)?;
     let backend = a.device.backend()?;

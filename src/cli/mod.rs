@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod bench;
+mod checks;
 mod classify;
 mod device;
 mod export;
@@ -56,6 +57,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tally(a) => tally::run(a),
         Command::SynthVotes(a) => synth_votes::run(a),
         Command::Info(a) => info::run(a),
+    }
+}
+
+/// The exit code of a failed command: 2 for a usage error, 75 for an interrupted job, else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use microtask::Error;
+    let found = e.chain().find_map(|c| c.downcast_ref::<Error>());
+    match found {
+        Some(Error::Usage(_)) => 2,
+        Some(Error::Interrupted(_)) => microtask::error::INTERRUPTED_EXIT,
+        _ => 1,
     }
 }
 

@@ -5,6 +5,8 @@ use anyhow::{bail, Context};
 use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
 use microtask::backend::select;
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
+use microtask::output::Outputs;
+use microtask::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -98,6 +100,24 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
             args.smoothing
         );
     }
+    let mut outs = Outputs::new();
+    for v in &args.votes {
+        outs.input("--votes", v);
+    }
+    if let Some(g) = &args.gold {
+        outs.input("--gold", g);
+    }
+    outs.output("--out", &args.out);
+    for (flag, path) in [
+        ("--workers-out", &args.workers_out),
+        ("--review-out", &args.review_out),
+        ("--posteriors-out", &args.posteriors_out),
+    ] {
+        if let Some(p) = path {
+            outs.output(flag, p);
+        }
+    }
+    outs.check()?;
     let backend = select(args.backend.into())?;
 
     let loaded = read_votes(&args.votes)?;
@@ -152,19 +172,23 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         _ => None,
     };
 
-    aggregate::write_labels(&args.out, votes, &agg.labels)?;
-    if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
-        quality::write_workers(path, votes, w)?;
-    }
-    if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
-        review::write_review(path, votes, items)?;
-    }
-    if let Some(path) = &args.posteriors_out {
-        match &agg.posteriors {
-            Some(p) => aggregate::write_posteriors(path, votes, p)?,
-            None => bail!("no posteriors were computed"),
+    // Every output or none: the files are renamed together once all are written.
+    outs.commit(|| {
+        aggregate::write_labels(&args.out, votes, &agg.labels)?;
+        if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
+            quality::write_workers(path, votes, w)?;
         }
-    }
+        if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
+            review::write_review(path, votes, items)?;
+        }
+        if let Some(path) = &args.posteriors_out {
+            match &agg.posteriors {
+                Some(p) => aggregate::write_posteriors(path, votes, p)?,
+                None => return Err(Error::Invalid("no posteriors were computed".into())),
+            }
+        }
+        Ok(())
+    })?;
     let seconds = start.elapsed().as_secs_f64();
 
     if args.json {
