@@ -31,7 +31,7 @@ pub struct OutputWriter {
 
 enum Inner {
     Plain(BufWriter<File>),
-    Gz(GzEncoder<BufWriter<File>>),
+    Gz(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl OutputWriter {
@@ -39,7 +39,10 @@ impl OutputWriter {
         let buffered = BufWriter::with_capacity(1 << 20, file);
         let inner = if gz {
             // Fast compression: outputs are big and the rest of a run is fast.
-            Inner::Gz(GzEncoder::new(buffered, flate2::Compression::fast()))
+            Inner::Gz(Box::new(GzEncoder::new(
+                buffered,
+                flate2::Compression::fast(),
+            )))
         } else {
             Inner::Plain(buffered)
         };

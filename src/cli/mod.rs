@@ -6,6 +6,7 @@ mod classify;
 mod device;
 mod export;
 mod info;
+mod merge;
 mod plot;
 mod progress;
 mod report;
@@ -35,6 +36,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Classify items with every worker of a model and write the votes file.
     Classify(classify::ClassifyArgs),
+    /// Join the shards of a classify job into one votes file, checked.
+    Merge(merge::MergeArgs),
     /// Write a data set (e.g. synth:N) as a raw IDX file, for scale tests.
     Export(export::ExportArgs),
     /// Time classification on every backend (and the peers), side by side.
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Train(a) => train::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Export(a) => export::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Tally(a) => tally::run(a),

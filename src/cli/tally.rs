@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
 use microtask::backend::select;
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
+use microtask::job::merge::expand_votes;
 use microtask::output::Outputs;
 use microtask::Error;
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ use std::time::Instant;
 pub struct TallyArgs {
     /// Votes file(s), header `task,worker,label[,confidence]`. Repeat the flag (or list several
     /// files) to merge model votes, crowd answers and answers that came back from review. When a
-    /// worker answered a task more than once, its last answer counts.
+    /// worker answered a task more than once, its last answer counts. A folder of classify
+    /// shards (`classify --shard I/N --out DIR`) reads its part files, checked as `merge` does.
     #[arg(long = "votes", value_name = "FILE", required = true, num_args = 1..)]
     pub votes: Vec<PathBuf>,
 
@@ -100,8 +102,10 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
             args.smoothing
         );
     }
+    // A folder of classify shards stands for its part files, checked as `merge` checks them.
+    let votes_files = expand_votes(&args.votes)?;
     let mut outs = Outputs::new();
-    for v in &args.votes {
+    for v in &votes_files {
         outs.input("--votes", v);
     }
     if let Some(g) = &args.gold {
@@ -120,7 +124,7 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
     outs.check()?;
     let backend = select(args.backend.into())?;
 
-    let loaded = read_votes(&args.votes)?;
+    let loaded = read_votes(&votes_files)?;
     let votes = &loaded.table;
     if loaded.duplicates > 0 {
         eprintln!(
