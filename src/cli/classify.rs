@@ -159,7 +159,8 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
         (None, _) => (job.run(stream, None)?, None),
     };
     bar.finish_and_clear();
-    report(&stats, resumed_at, &backend.describe());
+    let before = resumed_at.map_or(0, |r| r.saturating_sub(items.start));
+    report(&stats, resumed_at, before as u64, &backend.describe());
     match (&a.out, &shard) {
         (Some(dir), Some((s, _))) => println!(
             "votes -> {} (manifest {})",
@@ -200,15 +201,17 @@ fn classify_gz(
     result.ok_or_else(|| Error::Invalid("classification produced no result".into()).into())
 }
 
-/// The summary a classify run prints (also after a merge).
-pub fn report(stats: &ClassifyStats, resumed_at: Option<usize>, backend: &str) {
+/// The summary of a classify run; `before` items were done by the runs it resumed (they count
+/// in the accuracy, not in the speed).
+fn report(stats: &ClassifyStats, resumed_at: Option<usize>, before: u64, backend: &str) {
     let resumed = resumed_at.map_or(String::new(), |i| format!(", resumed at item {i}"));
+    let now = stats.items.saturating_sub(before);
     println!(
         "classified {} items x {} workers in {:.2} s ({:.0} items/s) on {backend}{resumed}",
         stats.items,
         stats.workers,
         stats.seconds,
-        stats.items_per_second(),
+        now as f64 / stats.seconds.max(1e-9),
     );
     if stats.seconds > 0.0 {
         println!(
