@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::model::{Ensemble, MAX_CLASSES};
 use rayon::prelude::*;
 use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
@@ -130,6 +132,57 @@ fn format_votes_parallel(start: usize, pred: &Predictions) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Where a classify job's votes go, chunk by chunk, in item order.
+pub trait VotesSink: Send {
+    /// Appends formatted votes (the header, then rows).
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Called after each chunk's rows are written: every item before `end` is written and
+    /// `stats` counts them. A journaled sink may commit here.
+    fn chunk_done(&mut self, end: usize, stats: &ClassifyStats) -> Result<()>;
+}
+
+/// A plain writer as a sink: no commits.
+struct PlainSink<'a>(&'a mut (dyn Write + Send));
+
+impl VotesSink for PlainSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0
+            .write_all(bytes)
+            .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))
+    }
+    fn chunk_done(&mut self, _end: usize, _stats: &ClassifyStats) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The CSV header of a votes file.
+pub const VOTES_HEADER: &[u8] = b"task,worker,label,confidence\n";
+
+/// The items one run covers: a shard of the stream, or all of it, possibly resumed.
+pub struct Part<'a> {
+    /// The items of the whole part (whole microtasks, except at the end of the stream).
+    pub items: Range<usize>,
+    /// The first item still to classify: `items.start` for a fresh run (the header is written),
+    /// a committed chunk boundary when resuming (rows are appended).
+    pub from: usize,
+    /// The counts of the items before `from` (restored from a journal), or the default.
+    pub stats: ClassifyStats,
+    /// When set (by a signal handler), no further chunk is read; the chunks in flight finish.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl Part<'_> {
+    /// Every item of a stream of `len` items.
+    pub fn all(len: usize) -> Self {
+        Part {
+            items: 0..len,
+            from: 0,
+            stats: ClassifyStats::default(),
+            stop: None,
+        }
+    }
+}
+
 /// Options of one classify run.
 pub struct ClassifyJob<'a> {
     pub backend: &'a dyn Backend,
@@ -145,8 +198,24 @@ impl ClassifyJob<'_> {
     /// Classifies every item of `stream`; writes votes to `out` when given.
     pub fn run(
         &self,
-        mut stream: ItemStream,
+        stream: ItemStream,
         out: Option<&mut (dyn Write + Send)>,
+    ) -> Result<ClassifyStats> {
+        let part = Part::all(stream.len);
+        match out {
+            Some(w) => self.run_part(stream, part, Some(&mut PlainSink(w))),
+            None => self.run_part(stream, part, None),
+        }
+    }
+
+    /// Classifies the items `part.from..part.items.end` of `stream` into `sink`, in chunks that
+    /// follow the microtask grid of the whole stream (so that a shard or a resumed run writes
+    /// the same bytes as one run over everything).
+    pub fn run_part(
+        &self,
+        mut stream: ItemStream,
+        part: Part<'_>,
+        sink: Option<&mut dyn VotesSink>,
     ) -> Result<ClassifyStats> {
         let model = self.model;
         if stream.features() != model.features() {
@@ -156,11 +225,13 @@ impl ClassifyJob<'_> {
             )));
         }
         let started = Instant::now();
-        let mut stats = ClassifyStats {
-            workers: model.workers,
-            worker_correct: vec![0; model.workers],
-            ..Default::default()
-        };
+        let mut stats = part.stats;
+        stats.workers = model.workers;
+        stats.worker_correct.resize(model.workers, 0);
+        let (from, end) = (part.from, part.items.end.min(stream.len));
+        let fresh = from == part.items.start;
+        stream.seek(from)?;
+        let stop = part.stop;
         let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
         let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions)>(2);
         // Pixel buffers go back from the writer to the reader for reuse.
@@ -170,7 +241,12 @@ impl ClassifyJob<'_> {
         let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
             let reader = s.spawn(move || {
                 // The microtasks (stable ids, item ranges) are the chunks read in order.
-                for task in crate::task::microtasks(stream.len, chunk_items) {
+                let tasks = crate::task::microtasks(stream.len, chunk_items);
+                for mut task in tasks.into_iter().filter(|t| t.items.end > from) {
+                    if task.items.start >= end || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    task.items = task.items.start.max(from)..task.items.end.min(end);
                     #[cfg(feature = "test-hooks")]
                     if task.id == PANIC_READER_AT_CHUNK.load(std::sync::atomic::Ordering::SeqCst) {
                         panic!("injected reader panic at chunk {} (test)", task.id);
@@ -199,21 +275,20 @@ impl ClassifyJob<'_> {
             let stats = &mut stats;
             let keep = self.keep_predictions;
             let writer = s.spawn(move || -> Result<()> {
-                let mut out = out;
-                if let Some(w) = out.as_mut() {
-                    w.write_all(b"task,worker,label,confidence\n")
-                        .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                let mut sink = sink;
+                if let (Some(w), true) = (sink.as_mut(), fresh) {
+                    w.write(VOTES_HEADER)?;
                 }
                 for (chunk, pred) in pred_rx {
                     let t = Instant::now();
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
-                    if let Some(w) = out.as_mut() {
-                        for piece in format_votes_parallel(chunk.start, &pred) {
-                            w.write_all(&piece)
-                                .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
-                        }
-                    }
                     stats.items += chunk_len(&chunk, model) as u64;
+                    if let Some(w) = sink.as_mut() {
+                        for piece in format_votes_parallel(chunk.start, &pred) {
+                            w.write(&piece)?;
+                        }
+                        w.chunk_done(chunk.start + chunk_len(&chunk, model), stats)?;
+                    }
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
                     if let Pixels::Owned(buffer) = chunk.pixels {
