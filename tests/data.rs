@@ -184,3 +184,118 @@ fn streamed_chunks_of_raw_and_gzip_idx_equal_the_whole_set() {
         assert_eq!(labelled, labels == *set.labels.as_ref().unwrap());
     }
 }
+
+/// Loads `path` whole and through the chunked stream: both must fail; returns the messages.
+fn both_refuse(path: &Path) -> [String; 2] {
+    let spec = path.to_str().unwrap();
+    let whole = message(data::load(spec).unwrap_err());
+    let streamed = match microtask::data::stream::ItemStream::open(spec) {
+        Err(e) => message(e),
+        Ok(mut stream) => loop {
+            match stream.next_chunk(7) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{} streamed without an error", path.display()),
+                Err(e) => break message(e),
+            }
+        },
+    };
+    [whole, streamed]
+}
+
+fn gz_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn gzip_with_a_bad_crc_or_length_is_refused() {
+    let dir = tempdir();
+    let good = gz_bytes(&idx_bytes(&synth::generate(50, 1)));
+    let n = good.len();
+    // The member ends with CRC32 (4 bytes) then the uncompressed length mod 2^32 (4 bytes).
+    for (name, at) in [("crc", n - 8), ("length", n - 4)] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        let p = dir.path().join(format!("bad-{name}-images-idx3-ubyte.gz"));
+        std::fs::write(&p, &bad).unwrap();
+        for msg in both_refuse(&p) {
+            assert!(msg.contains(&format!("bad-{name}-images")), "{msg}");
+            assert!(msg.contains("corrupt gzip"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn gzip_cut_short_anywhere_is_refused() {
+    let dir = tempdir();
+    let good = gz_bytes(&idx_bytes(&synth::generate(50, 1)));
+    // Inside the trailer (all items decompress, the CRC is missing), and inside the data.
+    for cut in [1, 4, 8, 9, good.len() / 2] {
+        let p = dir.path().join(format!("cut{cut}-images-idx3-ubyte.gz"));
+        std::fs::write(&p, &good[..good.len() - cut]).unwrap();
+        for msg in both_refuse(&p) {
+            assert!(msg.contains(&format!("cut{cut}-images")), "{msg}");
+            assert!(msg.contains("truncated"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn gzip_with_bytes_after_its_member_or_more_data_than_its_header_is_refused() {
+    let dir = tempdir();
+    let bytes = idx_bytes(&synth::generate(50, 1));
+    let good = gz_bytes(&bytes);
+    let garbage = dir.path().join("garbage-images-idx3-ubyte.gz");
+    std::fs::write(&garbage, [&good[..], b"junk"].concat()).unwrap();
+    let second = dir.path().join("second-images-idx3-ubyte.gz");
+    std::fs::write(&second, [&good[..], &gz_bytes(b"more")[..]].concat()).unwrap();
+    for p in [&garbage, &second] {
+        for msg in both_refuse(p) {
+            assert!(msg.contains("after the end of the gzip data"), "{msg}");
+        }
+    }
+    let longer = dir.path().join("longer-images-idx3-ubyte.gz");
+    std::fs::write(&longer, gz_bytes(&[&bytes[..], &[0]].concat())).unwrap();
+    for msg in both_refuse(&longer) {
+        assert!(
+            msg.contains("longer-images") && msg.contains("size mismatch"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn raw_idx_one_byte_longer_or_shorter_names_both_sizes() {
+    let dir = tempdir();
+    let bytes = idx_bytes(&synth::generate(50, 1));
+    let need = bytes.len(); // 16 + 50 * 784 = 39216
+    let long = dir.path().join("long-images-idx3-ubyte");
+    std::fs::write(&long, [&bytes[..], &[0]].concat()).unwrap();
+    let short = dir.path().join("short-images-idx3-ubyte");
+    std::fs::write(&short, &bytes[..need - 1]).unwrap();
+    for (p, len) in [(&long, need + 1), (&short, need - 1)] {
+        for msg in both_refuse(p) {
+            assert!(msg.contains(p.to_str().unwrap()), "{msg}");
+            assert!(
+                msg.contains(&format!("{need} bytes")) && msg.contains(&format!("{len} bytes")),
+                "{msg}"
+            );
+            assert!(msg.contains("50 images of 28x28"), "{msg}");
+        }
+    }
+    // A labels file beside good images, one byte too long, is refused as well.
+    let good = dir.path().join("ok-images-idx3-ubyte");
+    std::fs::write(&good, &bytes).unwrap();
+    let mut lab = Vec::new();
+    idx::write_labels(&mut lab, &[1; 50]).unwrap();
+    lab.push(1);
+    let lp = dir.path().join("ok-labels-idx1-ubyte");
+    std::fs::write(&lp, &lab).unwrap();
+    for msg in both_refuse(&good) {
+        assert!(
+            msg.contains("ok-labels-idx1-ubyte") && msg.contains("59 bytes"),
+            "{msg}"
+        );
+    }
+}
