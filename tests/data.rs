@@ -299,3 +299,68 @@ fn raw_idx_one_byte_longer_or_shorter_names_both_sizes() {
         );
     }
 }
+
+/// A Python with NumPy: `python3`, else the shared bench venv's; `None` when neither has it.
+fn python_with_numpy() -> Option<std::path::PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/.venv/bin/python");
+    [std::path::PathBuf::from("python3"), venv]
+        .into_iter()
+        .find(|py| {
+            std::process::Command::new(py)
+                .args(["-c", "import numpy"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn numpy_reads_our_npy_and_we_read_numpys_when_numpy_is_there() {
+    use microtask::data::npy;
+    let Some(py) = python_with_numpy() else {
+        eprintln!("skipped: no python with numpy (the byte-level tests in data::npy still run)");
+        return;
+    };
+    let dir = tempdir();
+    let ours = dir.path().join("ours.npy");
+    let data: Vec<f32> = (0..24).map(|v| v as f32 / 3.0).collect();
+    npy::write_npy_f32(&ours, &[2, 3, 4], &data).unwrap();
+    let script = format!(
+        "import numpy as np\n\
+         a = np.load({ours:?})\n\
+         assert a.shape == (2, 3, 4) and a.dtype == np.float32, (a.shape, a.dtype)\n\
+         assert (a.ravel() == np.arange(24, dtype=np.float32) / np.float32(3)).all()\n\
+         x = (np.arange(12, dtype=np.float32) / 7).reshape(3, 4)\n\
+         d = {dir:?}\n\
+         np.save(d + '/f32.npy', x)\n\
+         np.save(d + '/f16.npy', x.astype(np.float16))\n\
+         np.save(d + '/u8.npy', (np.arange(12) * 20).astype(np.uint8).reshape(3, 4))\n\
+         np.save(d + '/y.npy', np.array([0, 3, 9], dtype=np.int64))\n",
+        ours = ours.to_str().unwrap(),
+        dir = dir.path().to_str().unwrap()
+    );
+    let out = std::process::Command::new(&py)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f32s = npy::NpyMatrix::open(&dir.path().join("f32.npy")).unwrap();
+    assert_eq!((f32s.rows, f32s.cols, f32s.dtype), (3, 4, npy::Dtype::F32));
+    let want: Vec<u8> = (0..12)
+        .flat_map(|v| (v as f32 / 7.0).to_le_bytes())
+        .collect();
+    assert_eq!(f32s.rows_bytes(0..3), &want[..]);
+    let f16s = npy::NpyMatrix::open(&dir.path().join("f16.npy")).unwrap();
+    assert_eq!((f16s.dtype, f16s.row_bytes()), (npy::Dtype::F16, 8));
+    // 1/7 in half precision is 0x3092.
+    assert_eq!(&f16s.rows_bytes(0..1)[2..4], &0x3092u16.to_le_bytes());
+    let u8s = npy::NpyMatrix::open(&dir.path().join("u8.npy")).unwrap();
+    assert_eq!(u8s.rows_bytes(2..3), &[160, 180, 200, 220]);
+    assert_eq!(
+        npy::load_labels(&dir.path().join("y.npy")).unwrap(),
+        [0, 3, 9]
+    );
+}
