@@ -9,7 +9,7 @@
 //                    read at workgroup-uniform addresses) for CPU implementations of the API.
 //
 // Items arrive packed PER_WORD values to a u32 word: two halves (feature 2w + b is half b of word
-// w, little-endian, as NumPy writes `<f2`; `unpack2x16float` converts exactly) or one float
+// w, little-endian, as NumPy writes `<f2`; converted exactly here) or one float
 // (bitcast). A row of `features` values is padded with zeros to `words` words.
 //
 // Summation order (both kernels, hence the same bits): per logit, a fused multiply-add chain from
@@ -45,17 +45,29 @@ var<workgroup> xs: array<vec4<f32>, 512>;
 // ws[k * 4 + h] holds feature k of weight rows 4h .. 4h + 3 of the tile.
 var<workgroup> ws: array<vec4<f32>, 128>;
 
+// IEEE half-precision bit patterns (the low 16 bits) to f32, exactly: subnormals, infinities and
+// NaN included. Integer operations only (unpack2x16float needs a capability not every adapter
+// offers: Mesa's llvmpipe only with native f16).
+fn halves_to_f32(h: vec4<u32>) -> vec4<f32> {
+    let sign = (h & vec4<u32>(0x8000u)) << vec4<u32>(16u);
+    let e = (h >> vec4<u32>(10u)) & vec4<u32>(0x1fu);
+    let m = h & vec4<u32>(0x3ffu);
+    // Normal: rebias the exponent from 15 to 127 and widen the mantissa.
+    let normal = sign | ((e + vec4<u32>(112u)) << vec4<u32>(23u)) | (m << vec4<u32>(13u));
+    // Infinity and NaN keep their mantissa.
+    let special = sign | vec4<u32>(0x7f800000u) | (m << vec4<u32>(13u));
+    // Zero and subnormal: m * 2^-24, a normal f32.
+    let small = sign | bitcast<vec4<u32>>(ldexp(vec4<f32>(m), vec4<i32>(-24)));
+    let bits = select(select(normal, special, e == vec4<u32>(31u)), small, e == vec4<u32>(0u));
+    return bitcast<vec4<f32>>(bits);
+}
+
 // Value b of each of four words.
 fn values(p: vec4<u32>, b: u32) -> vec4<f32> {
     if (PER_WORD == 1u) {
         return bitcast<vec4<f32>>(p);
     }
-    return vec4<f32>(
-        unpack2x16float(p.x)[b],
-        unpack2x16float(p.y)[b],
-        unpack2x16float(p.z)[b],
-        unpack2x16float(p.w)[b],
-    );
+    return halves_to_f32((p >> vec4<u32>(16u * b)) & vec4<u32>(0xffffu));
 }
 
 // 64 invocations; invocation (gx, gy) computes items 4gx .. 4gx + 3 x rows 4gy .. 4gy + 3 of the
