@@ -9,13 +9,13 @@
 pub mod answers;
 pub mod cpu;
 pub mod gpu;
-pub mod items;
 pub mod select;
 pub mod stats;
 pub mod tie;
 
 pub use answers::{ds_by_worker, TaskAnswers, NO_CLAMP};
-pub use items::Items;
+// The typed items every backend classifies (they live with the data, below the backends).
+pub use crate::data::items::Items;
 pub use select::{select, select_with, BackendKind};
 pub use stats::RunStats;
 pub use tie::CONF_FIXED_SCALE;
