@@ -3,10 +3,11 @@
 
 use crate::aggregate::majority::conf_fixed;
 use crate::aggregate::majority::pick;
-use crate::backend::{Backend, Predictions};
+use crate::backend::{Backend, Items, Predictions};
+use crate::data::npy::Dtype;
 use crate::data::stream::{Chunk, ItemStream, Pixels};
 use crate::error::{Error, Result};
-use crate::model::{Ensemble, MAX_CLASSES};
+use crate::model::{Ensemble, InputKind, MAX_CLASSES};
 use rayon::prelude::*;
 use std::io::Write;
 use std::ops::Range;
@@ -218,6 +219,8 @@ impl ClassifyJob<'_> {
         sink: Option<&mut dyn VotesSink>,
     ) -> Result<ClassifyStats> {
         let model = self.model;
+        check_input(&stream, model)?;
+        let value_size = stream.dtype().size();
         if stream.features() != model.features() {
             return Err(Error::Invalid(format!(
                 "{}: items are {}x{} but the model expects {}x{}",
@@ -282,12 +285,12 @@ impl ClassifyJob<'_> {
                 for (chunk, pred) in pred_rx {
                     let t = Instant::now();
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
-                    stats.items += chunk_len(&chunk, model) as u64;
+                    stats.items += chunk_len(&chunk, model, value_size) as u64;
                     if let Some(w) = sink.as_mut() {
                         for piece in format_votes_parallel(chunk.start, &pred) {
                             w.write(&piece)?;
                         }
-                        w.chunk_done(chunk.start + chunk_len(&chunk, model), stats)?;
+                        w.chunk_done(chunk.start + chunk_len(&chunk, model, value_size), stats)?;
                     }
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
@@ -299,6 +302,8 @@ impl ClassifyJob<'_> {
             });
             let mut compute_seconds = 0.0;
             let mut outcome = Ok(());
+            // Where a chunk's values are copied when they are not aligned for their type.
+            let mut spare = Vec::new();
             for chunk in chunk_rx {
                 let chunk = match chunk {
                     Ok(c) => c,
@@ -308,8 +313,11 @@ impl ClassifyJob<'_> {
                     }
                 };
                 let t = Instant::now();
-                let mut pred = Predictions::with_capacity(chunk_len(&chunk, model), model.workers);
-                if let Err(e) = self.backend.classify(model, &chunk.pixels[..], &mut pred) {
+                let mut pred =
+                    Predictions::with_capacity(chunk_len(&chunk, model, value_size), model.workers);
+                let classified = Items::from_bytes(value_size, &chunk.pixels, &mut spare)
+                    .and_then(|items| self.backend.classify_items(model, items, &mut pred));
+                if let Err(e) = classified {
                     outcome = Err(e);
                     break;
                 }
@@ -348,8 +356,33 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("no message")
 }
 
-fn chunk_len(chunk: &Chunk, model: &Ensemble) -> usize {
-    chunk.pixels.len() / model.features()
+fn chunk_len(chunk: &Chunk, model: &Ensemble, value_size: usize) -> usize {
+    chunk.pixels.len() / (model.features() * value_size)
+}
+
+/// The items must be what the model takes: pixels (u8) for a pixel model, f16/f32 features of
+/// the model's width for a feature model; the error names both. (Pixel shapes are checked with
+/// the images' height and width.)
+fn check_input(stream: &ItemStream, model: &Ensemble) -> Result<()> {
+    let dtype = stream.dtype();
+    let kind = if dtype == Dtype::U8 {
+        InputKind::Pixels
+    } else {
+        InputKind::Features
+    };
+    let width_differs = stream.features() != model.features();
+    if kind != model.input || (kind == InputKind::Features && width_differs) {
+        return Err(Error::Invalid(format!(
+            "{}: items are {} {} {} values each, but the model takes {} of {} values",
+            stream.name,
+            dtype.name(),
+            kind.name(),
+            stream.features(),
+            model.input.name(),
+            model.features()
+        )));
+    }
+    Ok(())
 }
 
 fn tally_chunk(

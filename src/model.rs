@@ -1,10 +1,11 @@
 //! The ensemble of dense softmax workers: one weight matrix of `workers * classes` rows.
 //!
 //! Row `r * classes + c` of `weight` (length `features`) and entry `r * classes + c` of `bias`
-//! belong to worker `r`, class `c`. Pixels enter as `u8 / 255`.
+//! belong to worker `r`, class `c`. Pixels enter as `u8 / 255`, features as given.
 //!
 //! Saved as one `.safetensors` file with tensors `weight` (F32, `[R*C, D]`) and `bias`
-//! (F32, `[R*C]`), and metadata `workers`, `classes`, `height`, `width`; NumPy/PyTorch users read
+//! (F32, `[R*C]`), and metadata `workers`, `classes`, `height`, `width`, `input` (`pixels` or
+//! `features`; files without it hold pixels); NumPy/PyTorch users read
 //! it with `safetensors.numpy.load_file` and reshape `weight` to `[R, C, D]`.
 
 use crate::error::{Error, Result};
@@ -16,12 +17,41 @@ use std::path::Path;
 /// registers/workgroup memory).
 pub const MAX_CLASSES: usize = 64;
 
+/// What an item's values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputKind {
+    /// 8-bit pixels, scaled by 1/255 before the product.
+    #[default]
+    Pixels,
+    /// Numbers taken as given (embeddings and other feature vectors).
+    Features,
+}
+
+impl InputKind {
+    /// The name in the model file's metadata and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputKind::Pixels => "pixels",
+            InputKind::Features => "features",
+        }
+    }
+
+    fn parse(s: &str) -> Option<InputKind> {
+        match s {
+            "pixels" => Some(InputKind::Pixels),
+            "features" => Some(InputKind::Features),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ensemble {
     pub workers: usize,
     pub classes: usize,
     pub height: usize,
     pub width: usize,
+    pub input: InputKind,
     /// `[workers * classes, features]`, row-major.
     pub weight: Vec<f32>,
     /// `[workers * classes]`.
@@ -36,6 +66,7 @@ impl Ensemble {
             classes,
             height,
             width,
+            input: InputKind::Pixels,
             weight: vec![0.0; rows * height * width],
             bias: vec![0.0; rows],
         }
@@ -56,8 +87,10 @@ impl Ensemble {
             .first()
             .ok_or_else(|| Error::Invalid("no workers to join".into()))?;
         let mut out = Ensemble::zeros(0, first.classes, first.height, first.width);
+        out.input = first.input;
         for p in parts {
-            if (p.classes, p.height, p.width) != (first.classes, first.height, first.width) {
+            let shape = |m: &Ensemble| (m.classes, m.height, m.width, m.input);
+            if shape(p) != shape(first) {
                 return Err(Error::Invalid("workers of different shapes".into()));
             }
             out.workers += p.workers;
@@ -75,6 +108,7 @@ impl Ensemble {
             classes: c,
             height: self.height,
             width: self.width,
+            input: self.input,
             weight: self.weight[r * c * d..(r + 1) * c * d].to_vec(),
             bias: self.bias[r * c..(r + 1) * c].to_vec(),
         }
@@ -127,7 +161,7 @@ impl Ensemble {
                     .map_err(|e| Error::Invalid(format!("bias tensor: {e}")))?,
             ),
         ];
-        let meta: HashMap<String, String> = [
+        let mut meta: HashMap<String, String> = [
             ("workers", self.workers),
             ("classes", self.classes),
             ("height", self.height),
@@ -136,6 +170,7 @@ impl Ensemble {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        meta.insert("input".into(), self.input.name().into());
         safetensors::serialize(views, &Some(meta))
             .map_err(|e| Error::Invalid(format!("cannot serialise the model: {e}")))
     }
@@ -188,6 +223,15 @@ impl Ensemble {
             get("height")?,
             get("width")?,
         );
+        // Files written before models took features hold pixels.
+        let input = match meta.get("input") {
+            None => InputKind::Pixels,
+            Some(v) => InputKind::parse(v).ok_or_else(|| {
+                bad(format!(
+                    "metadata `input` is `{v}`; expected `pixels` or `features`"
+                ))
+            })?,
+        };
         let (wshape, weight) = tensor("weight")?;
         let (bshape, bias) = tensor("bias")?;
         let rows = workers
@@ -206,6 +250,7 @@ impl Ensemble {
             classes,
             height,
             width,
+            input,
             weight,
             bias,
         };

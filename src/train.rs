@@ -2,10 +2,12 @@
 //! cross-entropy, Adam lr 0.001, batch 32). Workers train in parallel, each on its own shard with
 //! its own seed, so their votes differ.
 
+use crate::data::items::Items;
+use crate::data::npy::{Dtype, NpyMatrix};
 use crate::data::synth::Rng;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::Ensemble;
+use crate::model::{Ensemble, InputKind};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
@@ -36,6 +38,11 @@ pub fn class_count(set: &Dataset) -> Result<usize> {
             set.source
         ))
     })?;
+    classes_of(labels, &set.source)
+}
+
+/// Highest label + 1 (at least 2), within the model's limit; `source` names the data.
+fn classes_of(labels: &[u8], source: &str) -> Result<usize> {
     let classes = labels
         .iter()
         .copied()
@@ -44,7 +51,7 @@ pub fn class_count(set: &Dataset) -> Result<usize> {
     if classes > crate::model::MAX_CLASSES {
         return Err(Error::Invalid(format!(
             "{}: labels go up to {}, but a model has at most {} classes",
-            set.source,
+            source,
             classes - 1,
             crate::model::MAX_CLASSES
         )));
@@ -71,12 +78,94 @@ pub fn train_ensemble(
         )));
     }
     let classes = class_count(set)?;
-    let parts: Vec<Ensemble> = crate::task::shards(set.len(), workers)
+    let rows = Rows {
+        items: Items::U8(&set.pixels),
+        labels: set.labels.as_deref().unwrap_or_default(),
+        height: set.height,
+        width: set.width,
+    };
+    train_rows(&rows, classes, workers, config, progress)
+}
+
+/// Trains on the rows of a `.npy` matrix: u8 pixels (scaled by 1/255) or f16/f32 features (as
+/// given), one label per row. The model takes items of 1 x `cols` values of that kind.
+pub fn train_matrix(
+    m: &NpyMatrix,
+    labels: &[u8],
+    workers: usize,
+    config: &TrainConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Ensemble> {
+    let source = m.path.display();
+    if workers == 0 {
+        return Err(Error::Invalid("--workers must be at least 1".into()));
+    }
+    if labels.len() != m.rows || m.rows < workers {
+        return Err(Error::Invalid(format!(
+            "{source}: {} rows and {} labels cannot be split into {workers} training shards",
+            m.rows,
+            labels.len()
+        )));
+    }
+    let mut spare = Vec::new();
+    let items = Items::from_bytes(m.dtype.size(), m.rows_bytes(0..m.rows), &mut spare)?;
+    let classes = classes_of(labels, &source.to_string())?;
+    let rows = Rows {
+        items,
+        labels,
+        height: 1,
+        width: m.cols,
+    };
+    let mut model = train_rows(&rows, classes, workers, config, progress)?;
+    if m.dtype != Dtype::U8 {
+        model.input = InputKind::Features;
+    }
+    Ok(model)
+}
+
+/// What training reads: `labels.len()` items of `height * width` values each, with their labels.
+struct Rows<'a> {
+    items: Items<'a>,
+    labels: &'a [u8],
+    height: usize,
+    width: usize,
+}
+
+impl Rows<'_> {
+    /// Item `i` as f32 into `out`: pixels scaled by 1/255, features as given.
+    fn fill(&self, i: usize, out: &mut [f32]) {
+        let d = out.len();
+        let at = i * d..(i + 1) * d;
+        match self.items {
+            Items::U8(v) => {
+                for (x, &p) in out.iter_mut().zip(&v[at]) {
+                    *x = p as f32 * (1.0 / 255.0);
+                }
+            }
+            Items::F16(v) => {
+                for (x, &h) in out.iter_mut().zip(&v[at]) {
+                    *x = half::f16::from_bits(h).to_f32();
+                }
+            }
+            Items::F32(v) => out.copy_from_slice(&v[at]),
+        }
+    }
+}
+
+/// Worker `r` trains on shard `r` of the rows, all in parallel.
+fn train_rows(
+    rows: &Rows<'_>,
+    classes: usize,
+    workers: usize,
+    config: &TrainConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Ensemble> {
+    let parts: Vec<Ensemble> = crate::task::shards(rows.labels.len(), workers)
         .into_par_iter()
         .enumerate()
         .map(|(r, shard)| {
             let seed = config.seed.wrapping_add(r as u64 * 0x9E37_79B9);
-            train_one(set, shard, classes, config, seed, progress)
+            train_one(rows, shard, classes, config, seed, progress)
         })
         .collect();
     Ensemble::concat(&parts)
@@ -114,16 +203,16 @@ impl Adam {
 }
 
 fn train_one(
-    set: &Dataset,
+    rows: &Rows<'_>,
     shard: std::ops::Range<usize>,
     classes: usize,
     config: &TrainConfig,
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Ensemble {
-    let d = set.features();
-    let labels = set.labels.as_deref().unwrap_or_default();
-    let mut model = Ensemble::zeros(1, classes, set.height, set.width);
+    let d = rows.height * rows.width;
+    let labels = rows.labels;
+    let mut model = Ensemble::zeros(1, classes, rows.height, rows.width);
     let mut rng = Rng::new(seed);
     // Glorot-uniform start, as Keras does, so workers differ from the first step.
     let limit = (6.0 / (d + classes) as f32).sqrt();
@@ -143,9 +232,7 @@ fn train_one(
         for chunk in order.chunks(batch) {
             let n = chunk.len();
             for (row, &item) in x.chunks_exact_mut(d).zip(chunk) {
-                for (xv, &p) in row.iter_mut().zip(set.item(item)) {
-                    *xv = p as f32 * (1.0 / 255.0);
-                }
+                rows.fill(item, row);
             }
             let xv = ArrayView2::from_shape((n, d), &x[..n * d]).expect("n x d");
             let wv = ArrayView2::from_shape((classes, d), &model.weight[..]).expect("c x d");

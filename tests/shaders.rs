@@ -225,3 +225,23 @@ fn dawid_skene_layout_matches_rust() {
         assert_eq!(workgroup(&m, entry), [DS_GROUP, 1, 1], "{entry}");
     }
 }
+
+#[test]
+fn feature_kernels_match_the_rust_constants() {
+    for (shader, per_word) in [
+        (&layout::CLASSIFY_F16, layout::F16_PER_WORD),
+        (&layout::CLASSIFY_F32, layout::F32_PER_WORD),
+    ] {
+        let m = composed(shader);
+        assert_same_layout::<ClassifyParams>(&m);
+        assert_eq!(const_u32(&m, "PER_WORD"), per_word);
+        assert_eq!(const_u32(&m, "TILE_WORDS") * per_word, TILE_K);
+        assert_eq!(const_u32(&m, "WORDS_PER_BLOCK") * per_word, 256);
+        assert_eq!(const_u32(&m, "STEPS_PER_BLOCK") * TILE_K, 256);
+        // Every item word of a step is loaded by exactly one task of the 64 invocations.
+        assert_eq!(const_u32(&m, "ITEM_TASKS") * 64, 16 * TILE_K / per_word);
+        let wg = workgroup(&m, "logits_f");
+        assert_eq!((wg[0] * 4, wg[1] * 4), (TILE_ITEMS, TILE_ROWS));
+        assert_eq!(workgroup(&m, "logits_f_regs"), [REG_GROUP, 1, 1]);
+    }
+}

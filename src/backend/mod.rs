@@ -14,6 +14,8 @@ pub mod stats;
 pub mod tie;
 
 pub use answers::{ds_by_worker, TaskAnswers, NO_CLAMP};
+// The typed items every backend classifies (they live with the data, below the backends).
+pub use crate::data::items::Items;
 pub use select::{select, select_with, BackendKind};
 pub use stats::RunStats;
 pub use tie::CONF_FIXED_SCALE;
@@ -64,9 +66,20 @@ pub trait Backend: Send + Sync {
     /// A short description for reports: which device ran and why it was chosen.
     fn describe(&self) -> String;
 
-    /// Scores `items` (`n * model.features()` bytes) with every worker of `model`, appending
-    /// `n * model.workers` votes to `out`.
-    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()>;
+    /// Scores `items` (`n * model.features()` values: u8 pixels, scaled by 1/255, or f16/f32
+    /// features, as given) with every worker of `model`, appending `n * model.workers` votes to
+    /// `out`.
+    fn classify_items(
+        &self,
+        model: &Ensemble,
+        items: Items<'_>,
+        out: &mut Predictions,
+    ) -> Result<()>;
+
+    /// [`Backend::classify_items`] on u8 pixels.
+    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+        self.classify_items(model, Items::U8(items), out)
+    }
 
     /// Majority vote per task: most votes, ties to the higher fixed-point confidence sum, then
     /// the lowest label. Tasks with no answers get label 0, confidence 0, answers 0.

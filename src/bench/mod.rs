@@ -1,21 +1,28 @@
 //! `microtask bench` as a library call: end-to-end classification throughput of every available
 //! backend in one run, with GPU stage timings, majority-vote tallies, the peers (NumPy, ONNX
-//! Runtime) when their venv is set up, and optionally items/s against batch size.
+//! Runtime) when their venv is set up, the machine's memory read bound on the same items, and
+//! optionally items/s against batch size. Items are u8 pixels or, with `dtype` f16/f32, feature
+//! vectors read memory-mapped from a `.npy` file that the peers read too.
 
+mod bandwidth;
 mod peers;
 mod report;
 mod timing;
+mod workload;
 
+pub use bandwidth::ReadBound;
 pub use peers::PeersConfig;
 pub use report::{BackendFigures, BenchReport, Peer, RingVsOne, Series, Tally};
-pub use timing::{random_model, random_votes, tile};
+pub use timing::{random_model, random_model_of, random_votes, tile};
 
 use timing::{
     bench_cpu, gpu_figures, gpu_variant, median, time_classify, time_interleaved, time_majority,
 };
+use workload::Workload;
 
 use crate::backend::gpu::{GpuBackend, GpuOptions, HybridBackend, DEFAULT_SLOTS};
-use crate::backend::{select, Backend, BackendKind};
+use crate::backend::{select, Backend, BackendKind, Items};
+use crate::data::npy::Dtype;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
 use std::path::PathBuf;
@@ -23,7 +30,8 @@ use std::path::PathBuf;
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Items to classify per backend (the source tiled to this count, as peers.py does).
+    /// Items to classify per backend (the source tiled to this count, as peers.py does; for
+    /// features, the rows written to the generated file).
     pub items: usize,
     /// Items for the GPU runs on a software adapter (a hardware GPU gets `items`).
     pub software_gpu_items: usize,
@@ -33,6 +41,12 @@ pub struct BenchConfig {
     pub reps: usize,
     /// Items source to tile; `None`: the MNIST test set when present, else synth:10000.
     pub data: Option<String>,
+    /// The items' type: u8 pixels, or f16/f32 features.
+    pub dtype: Dtype,
+    /// Values per item of the generated features (f16/f32 without `npy`).
+    pub features: usize,
+    /// A `.npy` matrix to classify instead (the peers time the same file).
+    pub npy: Option<PathBuf>,
     pub peers: PeersConfig,
     /// Also time every backend over a range of batch sizes (`BenchReport::sweep`).
     pub sweep: bool,
@@ -62,41 +76,45 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
     if cfg.items == 0 {
         return Err(Error::Invalid("--items must be at least 1".into()));
     }
-    let spec = cfg.data.clone().unwrap_or_else(default_data);
-    let base = crate::data::load(&spec)?;
-    let model = random_model(cfg.workers.max(1), 3);
-    if base.features() != model.features() {
-        return Err(Error::Invalid(format!(
-            "{spec}: bench needs 28x28 items, these are {}x{}",
-            base.height, base.width
-        )));
+    if cfg.dtype != Dtype::U8 && cfg.npy.is_none() && cfg.features == 0 {
+        return Err(Error::Invalid("--features must be at least 1".into()));
     }
-    let items = tile(&base.pixels, model.features(), cfg.items);
+    let work = Workload::prepare(cfg, say)?;
+    let model = &work.model;
+    let items = work.items();
+    let n = work.len();
+    let d = model.features();
 
+    let read_bound = bandwidth::probe(items.bytes(), d * items.value_size(), cfg.reps);
+    say(&format!(
+        "read bound: {:.1} GB/s, {:.0} items/s",
+        read_bound.bytes_per_s / 1e9,
+        read_bound.items_per_s
+    ));
     let cpu = select(BackendKind::Cpu)?;
-    let mut backends = vec![bench_cpu(cpu.as_ref(), &model, &items, cfg.reps)?];
+    let mut backends = vec![bench_cpu(cpu.as_ref(), model, items, cfg.reps)?];
     say(&format!("cpu: {:.0} items/s", backends[0].items_per_s));
     let (gpu, gpu_note) = match select::gpu(&GpuOptions::default(), "bench") {
         Ok(g) => (Some(g), None),
         Err(e) => (None, Some(e.to_string())),
     };
     let gpu_items = match &gpu {
-        Some(g) if g.adapter().software => cfg.items.min(cfg.software_gpu_items),
-        _ => cfg.items,
+        Some(g) if g.adapter().software => n.min(cfg.software_gpu_items),
+        _ => n,
     };
-    let gpu_slice = &items[..gpu_items * model.features()];
+    let gpu_slice = items.slice(0..gpu_items * d);
     let mut ring_vs_one = None;
     if let Some(g) = &gpu {
-        let (figures, ring) = bench_gpu(g, &model, gpu_slice, cfg.reps, say)?;
+        let (figures, ring) = bench_gpu(g, model, gpu_slice, cfg.reps, say)?;
         backends.extend(figures);
         ring_vs_one = Some(ring);
     }
 
     // Majority vote over tasks x 5 answers: as many tasks as items (fewer on a software GPU).
-    let votes = random_votes(cfg.items, 5, 10, 1);
+    let votes = random_votes(n, 5, 10, 1);
     let mut tally = vec![Tally {
         backend: "cpu".into(),
-        tasks: cfg.items,
+        tasks: n,
         answers: votes.len(),
         answers_per_s: time_majority(cpu.as_ref(), &votes, cfg.reps)?,
     }];
@@ -111,7 +129,7 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
     }
 
     say("peers...");
-    let (peers, peers_skipped) = match peers::run(&cfg.peers, cfg.items, cfg.reps) {
+    let (peers, peers_skipped) = match peers::run(&cfg.peers, &work.peer_args, cfg.reps) {
         Ok(p) => (p, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
@@ -120,8 +138,8 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
         sweep(
             cpu.as_ref(),
             gpu.as_ref(),
-            &model,
-            &items,
+            model,
+            items,
             gpu_items,
             cfg.reps,
         )?
@@ -130,9 +148,13 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
     };
 
     Ok(BenchReport {
-        items: cfg.items,
+        items: n,
         workers: model.workers,
+        dtype: items.type_name(),
+        features: d,
+        source: work.source.clone(),
         threads: rayon::current_num_threads(),
+        read_bound,
         backends,
         peers,
         tally,
@@ -148,12 +170,15 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
 fn bench_gpu(
     g: &GpuBackend,
     model: &Ensemble,
-    items: &[u8],
+    items: Items<'_>,
     reps: usize,
     say: &dyn Fn(&str),
 ) -> Result<(Vec<BackendFigures>, RingVsOne)> {
     let n = items.len() / model.features();
-    let batch = Some(g.batch_size(model)?.min(n.div_ceil(8).max(1)));
+    let batch = Some(
+        g.batch_size_for(model, items.per_word())?
+            .min(n.div_ceil(8).max(1)),
+    );
     let ring = gpu_variant(g, batch, DEFAULT_SLOTS)?;
     let one = gpu_variant(g, batch, 1)?;
     let runs = time_interleaved(&[&ring, &one], model, items, n, reps.max(5))?;
@@ -187,7 +212,7 @@ fn sweep(
     cpu: &dyn Backend,
     gpu: Option<&GpuBackend>,
     model: &Ensemble,
-    items: &[u8],
+    items: Items<'_>,
     gpu_items: usize,
     reps: usize,
 ) -> Result<Vec<Series>> {
@@ -202,8 +227,8 @@ fn sweep(
         points,
     }];
     if let Some(g) = gpu {
-        let limit = g.batch_limit(model)?.items;
-        let gpu_slice = &items[..gpu_items * model.features()];
+        let limit = g.batch_limit_for(model, items.per_word())?.items;
+        let gpu_slice = items.slice(0..gpu_items * model.features());
         let mut points = Vec::new();
         for &b in SWEEP_SIZES
             .iter()

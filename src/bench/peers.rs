@@ -15,8 +15,9 @@ pub struct PeersConfig {
     pub system_python: bool,
 }
 
-/// Runs peers.py on `items` items, `reps` timed runs each; an error says why they could not run.
-pub(crate) fn run(cfg: &PeersConfig, items: usize, reps: usize) -> Result<Vec<Peer>> {
+/// Runs peers.py with `args` (what to time: `--items N`, or `--dtype D --npy FILE`), `reps`
+/// timed runs each; an error says why they could not run.
+pub(crate) fn run(cfg: &PeersConfig, args: &[String], reps: usize) -> Result<Vec<Peer>> {
     let venv = cfg.dir.join(".venv/bin/python3");
     let python = if venv.exists() {
         venv
@@ -32,7 +33,8 @@ pub(crate) fn run(cfg: &PeersConfig, items: usize, reps: usize) -> Result<Vec<Pe
     let script = cfg.dir.join("peers.py");
     let out = Command::new(&python)
         .arg(&script)
-        .args(["--items", &items.to_string(), "--reps", &reps.to_string()])
+        .args(args)
+        .args(["--reps", &reps.to_string()])
         .output()
         .map_err(|e| {
             Error::Invalid(format!(

@@ -1,6 +1,7 @@
 //! What `microtask bench` measured, as the CLI prints it and as `--json` writes it (the JSON keys
 //! are the field names).
 
+use super::bandwidth::ReadBound;
 use super::timing::median;
 use serde::Serialize;
 
@@ -9,7 +10,15 @@ use serde::Serialize;
 pub struct BenchReport {
     pub items: usize,
     pub workers: usize,
+    /// `u8` (pixels), `f16` or `f32` (features).
+    pub dtype: &'static str,
+    /// Values per item.
+    pub features: usize,
+    /// Where the items came from (tiled source, or the `.npy` file classified).
+    pub source: String,
     pub threads: usize,
+    /// The memory read bound on the same items, measured in the same run.
+    pub read_bound: ReadBound,
     pub backends: Vec<BackendFigures>,
     pub peers: Vec<Peer>,
     pub tally: Vec<Tally>,

@@ -3,7 +3,7 @@
 
 use super::report::BackendFigures;
 use crate::backend::gpu::{GpuBackend, GpuOptions};
-use crate::backend::{Backend, Predictions};
+use crate::backend::{Backend, Items, Predictions};
 use crate::data::synth::Rng;
 use crate::data::votes::VoteTable;
 use crate::error::Result;
@@ -13,7 +13,12 @@ use std::time::Instant;
 /// A random model of `workers` x 10 classes over 28x28 items (throughput does not depend on
 /// the weights).
 pub fn random_model(workers: usize, seed: u64) -> Ensemble {
-    let mut m = Ensemble::zeros(workers, 10, 28, 28);
+    random_model_of(workers, 28, 28, seed)
+}
+
+/// A random model of `workers` x 10 classes over `height` x `width` items.
+pub fn random_model_of(workers: usize, height: usize, width: usize, seed: u64) -> Ensemble {
+    let mut m = Ensemble::zeros(workers, 10, height, width);
     let mut rng = Rng::new(seed);
     m.weight
         .iter_mut()
@@ -32,7 +37,7 @@ pub fn tile(base: &[u8], features: usize, n: usize) -> Vec<u8> {
 pub(crate) fn time_classify(
     backend: &dyn Backend,
     model: &Ensemble,
-    items: &[u8],
+    items: Items<'_>,
     chunk: usize,
     reps: usize,
 ) -> Result<f64> {
@@ -54,7 +59,7 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 pub(crate) fn time_interleaved(
     backends: &[&dyn Backend],
     model: &Ensemble,
-    items: &[u8],
+    items: Items<'_>,
     chunk: usize,
     reps: usize,
 ) -> Result<Vec<Vec<f64>>> {
@@ -63,16 +68,17 @@ pub(crate) fn time_interleaved(
     let chunk = chunk.clamp(1, n.max(1));
     let mut out = Predictions::with_capacity(chunk, model.workers);
     for backend in backends {
-        backend.classify(model, &items[..chunk * d], &mut out)?;
+        backend.classify_items(model, items.slice(0..chunk * d), &mut out)?;
     }
     let mut runs = vec![Vec::with_capacity(reps); backends.len()];
     for _ in 0..reps.max(1) {
         for (backend, runs) in backends.iter().zip(&mut runs) {
             let t = Instant::now();
-            for part in items.chunks(chunk * d) {
+            for start in (0..n).step_by(chunk) {
+                let part = items.slice(start * d..(start + chunk).min(n) * d);
                 out.labels.clear();
                 out.confidence.clear();
-                backend.classify(model, part, &mut out)?;
+                backend.classify_items(model, part, &mut out)?;
             }
             runs.push(t.elapsed().as_secs_f64());
         }
@@ -84,7 +90,7 @@ pub(crate) fn time_interleaved(
 pub(crate) fn bench_cpu(
     backend: &dyn Backend,
     model: &Ensemble,
-    items: &[u8],
+    items: Items<'_>,
     reps: usize,
 ) -> Result<BackendFigures> {
     let n = items.len() / model.features();

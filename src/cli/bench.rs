@@ -2,6 +2,7 @@
 //! run, with GPU stage timings, majority-vote tallies, and the peers (NumPy, ONNX Runtime) when
 //! their venv is set up.
 
+use super::values::DtypeArg;
 use super::{checks, plot};
 use microtask::bench::{self, BenchConfig, BenchReport, PeersConfig};
 use microtask::output::{write_atomic, Outputs};
@@ -37,6 +38,17 @@ pub struct BenchArgs {
     /// Items source to tile (default: the MNIST test set when present, else synth:10000).
     #[arg(long)]
     pub data: Option<String>,
+    /// The items' type: u8 pixels, or f16/f32 features (embedding-like, written to a temporary
+    /// .npy file of --items rows that both microtask and the peers read).
+    #[arg(long, value_enum, default_value_t = DtypeArg::U8)]
+    pub dtype: DtypeArg,
+    /// Values per item of the generated features (--dtype f16|f32).
+    #[arg(long, default_value_t = 512)]
+    pub features: usize,
+    /// Classify this .npy matrix (u8, f16 or f32) instead, and time the peers on the very file
+    /// (its dtype and width replace --dtype and --features, its rows --items).
+    #[arg(long)]
+    pub npy: Option<PathBuf>,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -54,6 +66,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         workers: a.workers,
         reps: a.reps,
         data: a.data,
+        dtype: a.dtype.into(),
+        features: a.features,
+        npy: a.npy,
         peers: PeersConfig {
             dir: a.peers_dir,
             system_python: a.peers,
@@ -90,37 +105,53 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
 fn print_table(r: &BenchReport) {
     let cpu = r.backends[0].items_per_s;
     let best_peer = r.peers.iter().map(|p| p.items_per_s).fold(0.0, f64::max);
+    let bound = r.read_bound.items_per_s;
+    let kind = if r.dtype == "u8" {
+        "pixels"
+    } else {
+        "features"
+    };
     println!(
-        "classify: {} workers x 10 classes, 784 u8 features, {} threads",
-        r.workers, r.threads
+        "classify: {} workers x 10 classes, {} {} {kind} per item, {} threads; items from {}",
+        r.workers, r.features, r.dtype, r.threads, r.source
     );
     println!(
-        "{:<16} {:>10} {:>14} {:>9} {:>11}",
-        "backend", "items", "items/s", "vs cpu", "vs best peer"
+        "read bound: {:.1} GB/s over the same items ({} threads) = {:.0} items/s",
+        r.read_bound.bytes_per_s / 1e9,
+        r.read_bound.threads,
+        bound
     );
-    for b in &r.backends {
-        let vs_peer = if best_peer > 0.0 {
-            format!("{:.2}x", b.items_per_s / best_peer)
+    println!(
+        "{:<16} {:>10} {:>14} {:>9} {:>12} {:>11}",
+        "backend", "items", "items/s", "vs cpu", "vs best peer", "read bound"
+    );
+    let vs_peer = |v: f64| {
+        if best_peer > 0.0 {
+            format!("{:.2}x", v / best_peer)
         } else {
             "-".into()
-        };
+        }
+    };
+    for b in &r.backends {
         println!(
-            "{:<16} {:>10} {:>14.0} {:>8.3}x {:>11}",
+            "{:<16} {:>10} {:>14.0} {:>8.3}x {:>12} {:>10.0}%",
             b.backend,
             b.items,
             b.items_per_s,
             b.items_per_s / cpu,
-            vs_peer
+            vs_peer(b.items_per_s),
+            100.0 * b.items_per_s / bound
         );
     }
     for p in &r.peers {
         println!(
-            "{:<16} {:>10} {:>14.0} {:>8.3}x {:>10.2}x",
+            "{:<16} {:>10} {:>14.0} {:>8.3}x {:>12} {:>10.0}%",
             p.peer,
             r.items,
             p.items_per_s,
             p.items_per_s / cpu,
-            p.items_per_s / best_peer
+            vs_peer(p.items_per_s),
+            100.0 * p.items_per_s / bound
         );
     }
     if let Some(note) = &r.gpu_note {

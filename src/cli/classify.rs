@@ -19,8 +19,10 @@ pub struct ClassifyArgs {
     /// Model file (.safetensors) written by `microtask train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Items to classify: IDX images file (raw or .gz), class-per-folder image directory, or
-    /// synth:N[:SEED]. Raw IDX and synth: are streamed in chunks (memory does not grow with N).
+    /// Items to classify: IDX images file (raw or .gz), a .npy matrix (u8 pixels or f16/f32
+    /// features, one row per item; labels from FILE-labels.npy beside it), class-per-folder image
+    /// directory, or synth:N[:SEED]. Raw IDX, .npy and synth: are streamed in chunks (memory does
+    /// not grow with N).
     #[arg(long)]
     pub data: String,
     /// Votes file to write: CSV `task,worker,label,confidence` (task = item index). Written

@@ -2,16 +2,22 @@
 
 use super::{checks, progress};
 use anyhow::Context;
+use microtask::data::npy;
 use microtask::output::Outputs;
-use microtask::train::{train_ensemble, TrainConfig};
+use microtask::train::{train_ensemble, train_matrix, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Training data: an IDX images file (raw or .gz, labels read from the file beside it),
-    /// a class-per-folder image directory, or synth:N[:SEED].
+    /// a .npy matrix (u8 pixels or f16/f32 features, one row per item), a class-per-folder
+    /// image directory, or synth:N[:SEED].
     #[arg(long)]
     pub data: String,
+    /// Labels of a .npy matrix: integers, one per row, as a .npy file (default: FILE-labels.npy
+    /// beside FILE.npy).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     /// Number of workers; worker r trains on shard r of the data with its own seed.
     #[arg(long, default_value_t = 5)]
     pub workers: usize,
@@ -35,19 +41,45 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut outs = Outputs::new();
     checks::data(&mut outs, "--data", &a.data);
+    if let Some(labels) = &a.labels {
+        outs.input("--labels", labels);
+    }
     outs.output("--out", &a.out);
     outs.check()?;
-    let set = microtask::data::load(&a.data)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch: a.batch,
         learning_rate: a.learning_rate,
         seed: a.seed,
     };
-    let bar = progress::bar((set.len() * a.epochs) as u64, "train");
     let t = std::time::Instant::now();
-    let model = train_ensemble(&set, a.workers, &config, &|n| bar.inc(n))?;
-    bar.finish_and_clear();
+    let path = std::path::Path::new(&a.data);
+    let (model, items, source) = if npy::is_npy(path) {
+        let m = npy::NpyMatrix::open(path)?;
+        let labels = npy::labels_for(path, m.rows, a.labels.as_deref())?.with_context(|| {
+            format!(
+                "{}: training needs labels: pass --labels FILE.npy or put them in {}",
+                a.data,
+                npy::labels_path_for(path).display()
+            )
+        })?;
+        let bar = progress::bar((m.rows * a.epochs) as u64, "train");
+        let model = train_matrix(&m, &labels, a.workers, &config, &|n| bar.inc(n))?;
+        bar.finish_and_clear();
+        (model, m.rows, a.data.clone())
+    } else {
+        if a.labels.is_some() {
+            anyhow::bail!(
+                "--labels is for .npy data; {} carries its own labels",
+                a.data
+            );
+        }
+        let set = microtask::data::load(&a.data)?;
+        let bar = progress::bar((set.len() * a.epochs) as u64, "train");
+        let model = train_ensemble(&set, a.workers, &config, &|n| bar.inc(n))?;
+        bar.finish_and_clear();
+        (model, set.len(), set.source)
+    };
     model
         .save(&a.out)
         .with_context(|| format!("saving the model to {}", a.out.display()))?;
@@ -55,8 +87,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         "trained {} workers x {} classes on {} items of {} ({} epochs) in {:.1} s -> {}",
         model.workers,
         model.classes,
-        set.len(),
-        set.source,
+        items,
+        source,
         a.epochs,
         t.elapsed().as_secs_f64(),
         a.out.display()

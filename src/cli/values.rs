@@ -52,3 +52,26 @@ impl From<MethodArg> for Method {
         }
     }
 }
+
+/// `bench --dtype`: the items' element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DtypeArg {
+    /// u8 pixels (scaled by 1/255): the MNIST test images tiled to --items.
+    #[default]
+    U8,
+    /// f16 features (as given), read memory-mapped from a .npy file.
+    F16,
+    /// f32 features (as given), read memory-mapped from a .npy file.
+    F32,
+}
+
+impl From<DtypeArg> for microtask::data::npy::Dtype {
+    fn from(d: DtypeArg) -> Self {
+        use microtask::data::npy::Dtype;
+        match d {
+            DtypeArg::U8 => Dtype::U8,
+            DtypeArg::F16 => Dtype::F16,
+            DtypeArg::F32 => Dtype::F32,
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod idx;
 pub mod images;
+pub mod items;
 #[cfg(unix)]
 pub mod mapped;
 pub mod npy;
@@ -58,8 +59,8 @@ impl Dataset {
     }
 }
 
-/// Loads a data set from a spec: `synth:N[:SEED]`, an IDX images file (raw or `.gz`), or a
-/// class-per-folder image directory.
+/// Loads a data set from a spec: `synth:N[:SEED]`, an IDX images file (raw or `.gz`), a u8
+/// `.npy` matrix (labels from `FILE-labels.npy` beside it), or a class-per-folder image directory.
 pub fn load(spec: &str) -> Result<Dataset> {
     if let Some(rest) = spec.strip_prefix("synth:") {
         let (n, seed) = synth::parse_spec(rest)?;
@@ -69,6 +70,8 @@ pub fn load(spec: &str) -> Result<Dataset> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let set = if meta.is_dir() {
         images::load_dir(path)?
+    } else if npy::is_npy(path) {
+        npy::load_pixels(path)?
     } else {
         idx::load_images(path)?
     };

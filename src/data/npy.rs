@@ -334,5 +334,65 @@ pub fn write_npy_bytes(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -
     })
 }
 
+/// Whether `path` names a `.npy` file (by its extension, any case).
+pub fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// `FILE-labels.npy` beside `FILE.npy`.
+pub fn labels_path_for(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}-labels.npy"))
+}
+
+/// The labels of the `rows` items of the matrix `path`: from `explicit` when given, else from
+/// `FILE-labels.npy` beside it when that exists (`None` otherwise). A count other than `rows` is
+/// an error naming both files.
+pub fn labels_for(path: &Path, rows: usize, explicit: Option<&Path>) -> Result<Option<Vec<u8>>> {
+    let beside = labels_path_for(path);
+    let file = match explicit {
+        Some(p) => p,
+        None if beside.exists() => &beside,
+        None => return Ok(None),
+    };
+    let labels = load_labels(file)?;
+    if labels.len() != rows {
+        return Err(Error::format(
+            file,
+            format!(
+                "{} labels for the {rows} rows of {}",
+                labels.len(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(Some(labels))
+}
+
+/// A u8 `.npy` matrix read whole as a data set of 1 x cols pixel items (for `run`, which keeps
+/// its items in memory), with the labels of `FILE-labels.npy` beside it. f16/f32 features are
+/// refused: they are classified and trained on from the mapped file (`classify`, `train`).
+pub fn load_pixels(path: &Path) -> Result<crate::data::Dataset> {
+    let m = NpyMatrix::open(path)?;
+    if m.dtype != Dtype::U8 {
+        return Err(Error::format(
+            path,
+            format!(
+                "holds {} features; this command takes u8 pixels (use `train` and `classify` \
+                 for features)",
+                m.dtype.name()
+            ),
+        ));
+    }
+    Ok(crate::data::Dataset {
+        source: path.display().to_string(),
+        height: 1,
+        width: m.cols,
+        pixels: m.rows_bytes(0..m.rows).to_vec(),
+        labels: labels_for(path, m.rows, None)?,
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,11 @@
 //! Item streams: the items of a data set in chunks, so a run's memory does not grow with N.
-//! Raw IDX files and `synth:` are streamed; image folders and `.gz` files are read in chunks
+//! Raw IDX files, `.npy` matrices (u8 pixels, f16/f32 features) and `synth:` are streamed; image folders and `.gz` files are read in chunks
 //! from their decoder (image folders are decoded whole: they are small by nature).
 
 use super::idx::{self, IdxImages};
 #[cfg(unix)]
 use super::mapped::{MappedRange, Mapping};
+use super::npy::{self, Dtype};
 use super::{images, synth, Dataset};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -20,9 +21,18 @@ enum Source {
     Synth {
         seed: u64,
     },
+    /// A `.npy` matrix mapped into memory: row i (item i) at `offset + i * row bytes`, read in
+    /// place like a raw IDX file.
+    #[cfg(unix)]
+    Npy {
+        map: Arc<Mapping>,
+        offset: usize,
+        dtype: Dtype,
+    },
 }
 
-/// A chunk's pixels: owned bytes, or a range of a mapped file.
+/// A chunk's items as bytes (u8 pixels, or the little-endian values of f16/f32 features: see
+/// [`ItemStream::dtype`]): owned, or a range of a mapped file.
 pub enum Pixels {
     Owned(Vec<u8>),
     #[cfg(unix)]
@@ -92,6 +102,9 @@ impl ItemStream {
         if meta.is_dir() {
             return Self::from_dataset(images::load_dir(path)?);
         }
+        if npy::is_npy(path) {
+            return Self::open_npy(path);
+        }
         let reader = IdxImages::open(path)?;
         if reader.count == 0 {
             return Err(Error::format(path, "the data set holds no items"));
@@ -119,6 +132,48 @@ impl ItemStream {
             pos: 0,
             source: Self::raw_or_stream(path, reader)?,
         })
+    }
+
+    /// A `.npy` matrix (header and size checked by [`npy::NpyMatrix::open`]), one item per row
+    /// of `height` 1 and `width` columns, with the labels of `FILE-labels.npy` beside it.
+    #[cfg(unix)]
+    fn open_npy(path: &Path) -> Result<Self> {
+        let m = npy::NpyMatrix::open(path)?;
+        if m.rows == 0 {
+            return Err(Error::format(path, "the data set holds no items"));
+        }
+        let labels = npy::labels_for(path, m.rows, None)?;
+        let map = Mapping::open(path)?.ok_or_else(|| Error::format(path, "the file is empty"))?;
+        Ok(ItemStream {
+            source: Source::Npy {
+                map,
+                offset: m.offset,
+                dtype: m.dtype,
+            },
+            name: path.display().to_string(),
+            height: 1,
+            width: m.cols,
+            len: m.rows,
+            labels,
+            pos: 0,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn open_npy(path: &Path) -> Result<Self> {
+        Err(Error::format(
+            path,
+            ".npy matrices are read memory-mapped, on Unix only",
+        ))
+    }
+
+    /// The items' element type: u8 pixels, except for f16/f32 `.npy` features.
+    pub fn dtype(&self) -> Dtype {
+        match &self.source {
+            #[cfg(unix)]
+            Source::Npy { dtype, .. } => *dtype,
+            _ => Dtype::U8,
+        }
     }
 
     /// A raw IDX file (its size already checked against the header) is mapped; a `.gz` one is
@@ -213,6 +268,15 @@ impl ItemStream {
             Source::Mapped(map) => {
                 let d = self.height * self.width;
                 let bytes = Self::IDX_HEADER + range.start * d..Self::IDX_HEADER + range.end * d;
+                (
+                    Pixels::Mapped(MappedRange::new(map.clone(), bytes)),
+                    self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
+                )
+            }
+            #[cfg(unix)]
+            Source::Npy { map, offset, dtype } => {
+                let row = self.width * dtype.size();
+                let bytes = *offset + range.start * row..*offset + range.end * row;
                 (
                     Pixels::Mapped(MappedRange::new(map.clone(), bytes)),
                     self.labels.as_ref().map(|l| l[range.clone()].to_vec()),

@@ -1,12 +1,14 @@
-//! Dense softmax classification on the CPU: u8 rows in cache-sized blocks, the logits of the
-//! whole ensemble (one weight matrix) from the SIMD kernels of [`super::kernel`], then
-//! softmax/argmax per worker. CPU twin of `shaders/classify.wgsl`.
+//! Dense softmax classification on the CPU: rows (u8 pixels, f16 or f32 features) in
+//! cache-sized blocks, the logits of the whole ensemble (one weight matrix, copied once per call
+//! onto a cache-line boundary) from the SIMD kernels of [`super::kernel`], then softmax/argmax
+//! per worker. CPU twin of `shaders/classify.wgsl`.
 
-use crate::backend::Predictions;
-use crate::error::{Error, Result};
+use crate::backend::{Items, Predictions};
+use crate::error::Result;
 use crate::model::Ensemble;
 use rayon::prelude::*;
 
+use super::aligned::AlignedWeights;
 use super::kernel::{self, Isa};
 
 /// Items per block: the f32 copy of a block (BLOCK_ITEMS x 784 x 4 bytes) stays in L2.
@@ -19,20 +21,18 @@ struct Scratch {
     logits: Vec<f32>,
 }
 
-pub fn classify(model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+pub fn classify(model: &Ensemble, items: Items<'_>, out: &mut Predictions) -> Result<()> {
     classify_with(Isa::detect(), model, items, out)
 }
 
 /// [`classify`] with the kernel of `isa` (lowered to what the CPU has).
-fn classify_with(isa: Isa, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
-    let d = model.features();
-    if d == 0 || !items.len().is_multiple_of(d) {
-        return Err(Error::Invalid(format!(
-            "items of {} bytes do not divide into rows of {d} features",
-            items.len()
-        )));
-    }
-    let n = items.len() / d;
+fn classify_with(
+    isa: Isa,
+    model: &Ensemble,
+    items: Items<'_>,
+    out: &mut Predictions,
+) -> Result<()> {
+    let n = items.rows(model.features())?;
     let r = model.workers;
     out.workers = r;
     let start = out.labels.len();
@@ -41,54 +41,90 @@ fn classify_with(isa: Isa, model: &Ensemble, items: &[u8], out: &mut Predictions
     if r == 0 {
         return Ok(()); // no workers, no votes
     }
-    items
-        .par_chunks(BLOCK_ITEMS * d)
-        .zip(out.labels[start..].par_chunks_mut(BLOCK_ITEMS * r))
-        .zip(out.confidence[start..].par_chunks_mut(BLOCK_ITEMS * r))
-        .for_each_init(Scratch::default, |scratch, ((block, labels), conf)| {
-            classify_block_with(
-                isa,
-                model,
-                block,
-                labels,
-                conf,
-                &mut scratch.x,
-                &mut scratch.logits,
-            )
-        });
+    let (labels, conf) = (&mut out.labels[start..], &mut out.confidence[start..]);
+    classify_into_with(isa, model, items, labels, conf);
     Ok(())
 }
 
-/// Classifies one block of items: `labels`/`conf` get `items * workers` entries.
-/// Logit of worker r, class c: `(sum_k x_k * W[r*C+c, k]) / 255 + b[r*C+c]` with `x_k` the raw
-/// byte value, as the shader computes it. `x` is scratch for the portable kernel, `logits` for
-/// the block's `items * workers * classes` logits.
-pub fn classify_block(
+/// Classifies `items` (whole rows of `model.features()` values) into `labels`/`conf`
+/// (`n * workers` entries each), in the blocks of the CPU backend: what the GPU scheduler runs
+/// for the batches it leaves to the CPU.
+pub fn classify_into(model: &Ensemble, items: Items<'_>, labels: &mut [u32], conf: &mut [f32]) {
+    classify_into_with(Isa::detect(), model, items, labels, conf)
+}
+
+fn classify_into_with(
+    isa: Isa,
     model: &Ensemble,
-    block: &[u8],
+    items: Items<'_>,
+    labels: &mut [u32],
+    conf: &mut [f32],
+) {
+    let (d, r) = (model.features(), model.workers);
+    if d == 0 || r == 0 {
+        return;
+    }
+    let n = items.len() / d;
+    let weight = AlignedWeights::new(&model.weight);
+    let weight = weight.as_slice();
+    labels[..n * r]
+        .par_chunks_mut(BLOCK_ITEMS * r)
+        .zip(conf[..n * r].par_chunks_mut(BLOCK_ITEMS * r))
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (b, (labels, conf))| {
+            let first = b * BLOCK_ITEMS;
+            let block = items.slice(first * d..(first + labels.len() / r) * d);
+            block_with(isa, model, weight, block, labels, conf, scratch)
+        });
+}
+
+/// Classifies one block of items: `labels`/`conf` get `items * workers` entries.
+/// Logit of worker r, class c: `scale * (sum_k x_k * W[r*C+c, k]) + b[r*C+c]` with `x_k` the raw
+/// value (a byte's integer value, scale 1/255; a feature, scale 1), as the shader computes it.
+/// `x` is scratch for the portable kernel, `logits` for the block's `items * workers * classes`
+/// logits.
+pub fn classify_block<'b>(
+    model: &Ensemble,
+    block: impl Into<Items<'b>>,
     labels: &mut [u32],
     conf: &mut [f32],
     x: &mut Vec<f32>,
     logits: &mut Vec<f32>,
 ) {
-    classify_block_with(Isa::detect(), model, block, labels, conf, x, logits)
+    let mut scratch = Scratch {
+        x: std::mem::take(x),
+        logits: std::mem::take(logits),
+    };
+    let block = block.into();
+    block_with(
+        Isa::detect(),
+        model,
+        &model.weight,
+        block,
+        labels,
+        conf,
+        &mut scratch,
+    );
+    *x = scratch.x;
+    *logits = scratch.logits;
 }
 
-fn classify_block_with(
+fn block_with(
     isa: Isa,
     model: &Ensemble,
-    block: &[u8],
+    weight: &[f32],
+    block: Items<'_>,
     labels: &mut [u32],
     conf: &mut [f32],
-    x: &mut Vec<f32>,
-    logits: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) {
     let d = model.features();
     let n = block.len() / d;
     let rows = model.rows();
+    let logits = &mut scratch.logits;
     logits.clear();
     logits.resize(n * rows, 0.0);
-    kernel::logits(isa, block, d, &model.weight, rows, logits, x);
+    kernel::logits(isa, block, d, weight, rows, logits, &mut scratch.x);
     kernel::softmax(isa, logits, &model.bias, model.classes, labels, conf);
 }
 
@@ -118,13 +154,39 @@ mod tests {
         conf: f64,
         /// Top logit minus the runner-up.
         gap: f64,
-        /// The largest `sum_k |x_k w_k| / 255 + |b|` of the worker's logits: f32 rounding of a
+        /// The largest `scale * sum_k |x_k w_k| + |b|` of the worker's logits: f32 rounding of a
         /// logit is a small multiple of 2^-24 times this.
         magnitude: f64,
     }
 
-    fn reference(model: &Ensemble, items: &[u8]) -> Vec<Want> {
+    /// Random features in [-3, 3]: f32, and the same rounded to f16 (bit patterns).
+    fn random_features(n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<u16>) {
+        let mut rng = Rng::new(seed);
+        let f: Vec<f32> = (0..n * d).map(|_| rng.range(-3.0, 3.0)).collect();
+        let h = f
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_bits())
+            .collect();
+        (f, h)
+    }
+
+    /// The items' values as f64 (the raw byte value for pixels) and the scale of the product.
+    fn values(items: Items<'_>) -> (Vec<f64>, f64) {
+        match items {
+            Items::U8(v) => (v.iter().map(|&p| p as f64).collect(), 1.0 / 255.0),
+            Items::F16(v) => (
+                v.iter()
+                    .map(|&b| half::f16::from_bits(b).to_f64())
+                    .collect(),
+                1.0,
+            ),
+            Items::F32(v) => (v.iter().map(|&x| x as f64).collect(), 1.0),
+        }
+    }
+
+    fn reference(model: &Ensemble, items: Items<'_>) -> Vec<Want> {
         let (d, c) = (model.features(), model.classes);
+        let (items, scale) = values(items);
         let mut out = Vec::new();
         for x in items.chunks_exact(d) {
             for r in 0..model.workers {
@@ -133,11 +195,11 @@ mod tests {
                     .map(|k| {
                         let j = r * c + k;
                         let w = &model.weight[j * d..(j + 1) * d];
-                        let terms = x.iter().zip(w).map(|(&p, &w)| p as f64 * w as f64);
+                        let terms = x.iter().zip(w).map(|(&p, &w)| p * w as f64);
                         let (dot, abs) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + t.abs()));
                         let b = model.bias[j] as f64;
-                        magnitude = magnitude.max(abs / 255.0 + b.abs());
-                        dot / 255.0 + b
+                        magnitude = magnitude.max(abs * scale + b.abs());
+                        dot * scale + b
                     })
                     .collect();
                 let mut best = 0;
@@ -165,17 +227,19 @@ mod tests {
 
     /// Labels equal unless the reference's top two logits are within rounding of each other;
     /// confidences within 1e-5 (or, for logits in the hundreds, what f32 rounding allows).
-    fn check(isa: Isa, model: &Ensemble, items: &[u8]) {
+    fn check<'a>(isa: Isa, model: &Ensemble, items: impl Into<Items<'a>>) {
+        let items = items.into();
         let mut out = Predictions::default();
         classify_with(isa, model, items, &mut out).unwrap();
         let want = reference(model, items);
         assert_eq!(out.labels.len(), want.len());
         let what = format!(
-            "{isa:?}: {} workers x {} classes, d = {}, n = {}",
+            "{isa:?}: {} workers x {} classes, d = {}, n = {}, {}",
             model.workers,
             model.classes,
             model.features(),
-            items.len() / model.features()
+            items.len() / model.features(),
+            items.type_name()
         );
         for (k, w) in want.iter().enumerate() {
             let rounding = 5e-7 * w.magnitude;
@@ -236,10 +300,10 @@ mod tests {
             let model = random_model(5, 10, 784, 0.05, 3);
             let items = random_items(301, 784, 4);
             let mut all = Predictions::default();
-            classify_with(isa, &model, &items, &mut all).unwrap();
+            classify_with(isa, &model, Items::U8(&items), &mut all).unwrap();
             for (i, x) in items.chunks_exact(784).enumerate() {
                 let mut one = Predictions::default();
-                classify_with(isa, &model, x, &mut one).unwrap();
+                classify_with(isa, &model, Items::U8(x), &mut one).unwrap();
                 assert_eq!(
                     one.labels[..],
                     all.labels[i * 5..(i + 1) * 5],
@@ -255,11 +319,70 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_matches_the_reference_on_f16_and_f32_features() {
+        let mut seed = 500;
+        for isa in Isa::available() {
+            for d in [512, 768, 5, 17, 33] {
+                for (workers, classes) in [(1, 10), (5, 10), (3, 64), (7, 2)] {
+                    seed += 1;
+                    let model = random_model(workers, classes, d, 0.2, seed);
+                    for n in [1, 2, 65, 129] {
+                        let (f, h) = random_features(n, d, seed + 7);
+                        check(isa, &model, &f[..]);
+                        check(isa, &model, &h[..]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f16_features_score_as_their_f32_values() {
+        // Every f16 is exactly an f32: the same items as f16 bits and as f32 give the same votes
+        // on the SIMD kernels (which convert inline and sum in the same order).
+        for isa in Isa::available().into_iter().filter(|&i| i != Isa::Portable) {
+            let model = random_model(5, 10, 512, 0.2, 3);
+            let (_, h) = random_features(300, 512, 4);
+            let f: Vec<f32> = h
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect();
+            let (mut a, mut b) = (Predictions::default(), Predictions::default());
+            classify_with(isa, &model, Items::F16(&h), &mut a).unwrap();
+            classify_with(isa, &model, Items::F32(&f), &mut b).unwrap();
+            assert_eq!(a, b, "{isa:?}");
+            // Alone or in a batch: the same bits.
+            for (i, x) in f.chunks_exact(512).enumerate().step_by(37) {
+                let mut one = Predictions::default();
+                classify_with(isa, &model, Items::F32(x), &mut one).unwrap();
+                assert_eq!(
+                    one.confidence[..],
+                    b.confidence[i * 5..(i + 1) * 5],
+                    "{isa:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_scheduler_entry_point_matches_the_backend() {
+        let model = random_model(3, 10, 100, 0.2, 8);
+        let (f, _) = random_features(333, 100, 9);
+        let mut want = Predictions::default();
+        classify(&model, Items::F32(&f), &mut want).unwrap();
+        let (mut labels, mut conf) = (vec![0; 999], vec![0.0; 999]);
+        classify_into(&model, Items::F32(&f), &mut labels, &mut conf);
+        assert_eq!((labels, conf), (want.labels, want.confidence));
+        let err = classify(&model, Items::F32(&f[..101]), &mut Predictions::default()).unwrap_err();
+        assert!(err.to_string().contains("101 f32 values"), "{err}");
+    }
+
+    #[test]
     fn an_ensemble_of_no_workers_gives_no_votes() {
         for isa in Isa::available() {
             let model = Ensemble::zeros(0, 10, 28, 28);
             let mut out = Predictions::default();
-            classify_with(isa, &model, &random_items(70, 784, 1), &mut out).unwrap();
+            classify_with(isa, &model, Items::U8(&random_items(70, 784, 1)), &mut out).unwrap();
             assert!(out.labels.is_empty() && out.confidence.is_empty());
         }
     }
@@ -270,7 +393,7 @@ mod tests {
             // All logits equal: class 0 with probability 1/C.
             let model = Ensemble::zeros(2, 10, 1, 33);
             let mut out = Predictions::default();
-            classify_with(isa, &model, &random_items(3, 33, 1), &mut out).unwrap();
+            classify_with(isa, &model, Items::U8(&random_items(3, 33, 1)), &mut out).unwrap();
             assert!(out.labels.iter().all(|&l| l == 0));
             assert!(out.confidence.iter().all(|&p| (p - 0.1).abs() < 1e-6));
             // Classes 37 and 45 of 64 share the top logit.
@@ -280,7 +403,7 @@ mod tests {
                 model.bias[k] = 2.0;
             }
             let mut out = Predictions::default();
-            classify_with(isa, &model, &random_items(5, 20, 2), &mut out).unwrap();
+            classify_with(isa, &model, Items::U8(&random_items(5, 20, 2)), &mut out).unwrap();
             assert!(
                 out.labels.iter().all(|&l| l == 37),
                 "{isa:?}: {:?}",

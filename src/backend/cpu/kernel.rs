@@ -1,9 +1,10 @@
 //! SIMD kernels of the dense classifier, chosen at run time: AVX-512, AVX2+FMA, or a portable
-//! matrix product (ndarray) on any other CPU.
+//! matrix product (ndarray) on any other CPU. Items are u8 pixels (widened inline, the sums
+//! scaled by 1/255), f16 features (converted inline with F16C, exactly) or f32 features.
 //!
 //! The product is computed as dot products, not as a padded GEMM: a tile of `I` items times `G`
 //! weight rows keeps `I * G` vector accumulators in registers; per step of one vector width it
-//! widens `I` x 16 (or 8) bytes to f32 inline and loads each weight vector once for all `I`
+//! widens `I` x 16 (or 8) values to f32 inline and loads each weight vector once for all `I`
 //! items (AVX-512: 2 items x up to 12 rows; AVX2: 2 x 5). The rows of the whole ensemble are
 //! split into groups of near-equal size; a block of items is swept once per group, so the
 //! group's weights (10 rows x 784 x 4 = 31 KB) stay in L1 while items stream by, prefetched a few
@@ -13,16 +14,17 @@
 //! The softmax then runs across items: 16 (or 8) items per vector, one gather per class, a
 //! polynomial `exp` (about 2 ulp), ties to the lowest class as in [`softmax_argmax`].
 
+use crate::backend::Items;
 use std::sync::OnceLock;
 
 /// The instruction set a kernel is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX-512 F/BW/VL: 16 lanes, masked tails, vector softmax.
+    /// AVX-512 F/BW/VL (+ F16C): 16 lanes, masked tails, vector softmax.
     Avx512,
-    /// AVX2 + FMA: 8 lanes.
+    /// AVX2 + FMA (+ F16C): 8 lanes.
     Avx2,
-    /// Any CPU: u8 -> f32 copy, then ndarray's matrix product.
+    /// Any CPU: a copy to f32 (none for f32 items), then ndarray's matrix product.
     Portable,
 }
 
@@ -45,13 +47,16 @@ impl Isa {
     pub fn best() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
+            // F16C (f16 -> f32) came before AVX2 in every x86 line; checked all the same.
+            let f16c = is_x86_feature_detected!("f16c");
             if is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vl")
+                && f16c
             {
                 return Isa::Avx512;
             }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && f16c {
                 return Isa::Avx2;
             }
         }
@@ -98,40 +103,59 @@ impl PartialOrd for Isa {
     }
 }
 
-/// `logits[i * rows + j] = (sum_k block[i * d + k] * weight[j * d + k]) / 255` for every item `i`
-/// of `block` (`n * d` bytes) and row `j < rows`. `x` is scratch for the portable kernel.
-pub fn logits(
+/// `logits[i * rows + j] = scale * sum_k block[i * d + k] * weight[j * d + k]` for every item `i`
+/// of `block` (`n * d` values) and row `j < rows`, with `scale` 1/255 for u8 pixels and 1 for
+/// features. `x` is scratch for the portable kernel.
+pub fn logits<'b>(
     isa: Isa,
-    block: &[u8],
+    block: impl Into<Items<'b>>,
     d: usize,
     weight: &[f32],
     rows: usize,
     logits: &mut [f32],
     x: &mut Vec<f32>,
 ) {
+    let block = block.into();
     assert!(
         d > 0 && block.len().is_multiple_of(d),
-        "block is n x d bytes"
+        "block is n x d values"
     );
     let n = block.len() / d;
     assert_eq!(weight.len(), rows * d, "weight is rows x d");
     assert_eq!(logits.len(), n * rows, "logits is n x rows");
+    let scale = block.scale();
     // Never run a kernel the CPU lacks, whatever the caller asked for.
+    #[cfg(target_arch = "x86_64")]
     match isa.min_with_best() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `min_with_best` returned Avx512 only if the CPU has avx512f/bw/vl; the sizes
-        // were checked above.
-        Isa::Avx512 => unsafe { x86::avx512::logits(block, d, weight, rows, logits) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, for avx2 and fma.
-        Isa::Avx2 => unsafe { x86::avx2::logits(block, d, weight, rows, logits) },
-        _ => portable_logits(block, d, weight, rows, logits, x),
+        // SAFETY: `min_with_best` returned Avx512 only if the CPU has avx512f/bw/vl and f16c;
+        // the sizes were checked above.
+        Isa::Avx512 => unsafe {
+            use x86::avx512::logits as k;
+            return match block {
+                Items::U8(b) => k(b, d, weight, rows, logits, scale),
+                Items::F16(b) => k(b, d, weight, rows, logits, scale),
+                Items::F32(b) => k(b, d, weight, rows, logits, scale),
+            };
+        },
+        // SAFETY: as above, for avx2, fma and f16c.
+        Isa::Avx2 => unsafe {
+            use x86::avx2::logits as k;
+            return match block {
+                Items::U8(b) => k(b, d, weight, rows, logits, scale),
+                Items::F16(b) => k(b, d, weight, rows, logits, scale),
+                Items::F32(b) => k(b, d, weight, rows, logits, scale),
+            };
+        },
+        Isa::Portable => {}
     }
+    let _ = isa;
+    portable_logits(block, d, weight, rows, logits, x)
 }
 
-/// u8 -> f32 copy of the block, then one matrix product (matrixmultiply via ndarray).
+/// A copy of the block to f32 (f32 items are read in place), then one matrix product
+/// (matrixmultiply via ndarray) scaled by 1/255 for pixels.
 fn portable_logits(
-    block: &[u8],
+    block: Items<'_>,
     d: usize,
     weight: &[f32],
     rows: usize,
@@ -140,12 +164,23 @@ fn portable_logits(
 ) {
     use ndarray::{ArrayView2, ArrayViewMut2};
     let n = block.len() / d;
-    x.clear();
-    x.extend(block.iter().map(|&p| p as f32));
-    let xv = ArrayView2::from_shape((n, d), &x[..]).expect("block is n x d by construction");
+    let values: &[f32] = match block {
+        Items::U8(b) => {
+            x.clear();
+            x.extend(b.iter().map(|&p| p as f32));
+            x
+        }
+        Items::F16(h) => {
+            x.clear();
+            x.extend(h.iter().map(|&b| half::f16::from_bits(b).to_f32()));
+            x
+        }
+        Items::F32(v) => v,
+    };
+    let xv = ArrayView2::from_shape((n, d), values).expect("block is n x d by construction");
     let wv = ArrayView2::from_shape((rows, d), weight).expect("checked by the caller");
     let mut lv = ArrayViewMut2::from_shape((n, rows), logits).expect("checked by the caller");
-    ndarray::linalg::general_mat_mul(1.0 / 255.0, &xv, &wv.t(), 0.0, &mut lv);
+    ndarray::linalg::general_mat_mul(block.scale(), &xv, &wv.t(), 0.0, &mut lv);
 }
 
 /// Adds the bias to each worker's `classes` logits of every item, then writes the argmax (ties to

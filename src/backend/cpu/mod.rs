@@ -1,16 +1,17 @@
 //! The rayon backend: production fallback and the reference for every GPU kernel.
 
+mod aligned;
 mod classify;
 pub mod dawid_skene;
 mod ds_steps;
 mod kernel;
 pub mod tally;
 
-pub use classify::{classify_block, BLOCK_ITEMS};
+pub use classify::{classify_block, classify_into, BLOCK_ITEMS};
 pub use ds_steps::CpuDsSteps;
 pub use tally::majority;
 
-use super::{Backend, DsSteps, Predictions, TaskAnswers, TaskLabel};
+use super::{Backend, DsSteps, Items, Predictions, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
@@ -43,7 +44,12 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+    fn classify_items(
+        &self,
+        model: &Ensemble,
+        items: Items<'_>,
+        out: &mut Predictions,
+    ) -> Result<()> {
         classify::classify(model, items, out)
     }
 

@@ -5,7 +5,7 @@
 
 use super::GpuBackend;
 use crate::backend::cpu::CpuDsSteps;
-use crate::backend::{Backend, DsSteps, Predictions, RunStats, TaskAnswers, TaskLabel};
+use crate::backend::{Backend, DsSteps, Items, Predictions, RunStats, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::Result;
 use crate::model::Ensemble;
@@ -30,7 +30,12 @@ impl Backend for HybridBackend {
         )
     }
 
-    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+    fn classify_items(
+        &self,
+        model: &Ensemble,
+        items: Items<'_>,
+        out: &mut Predictions,
+    ) -> Result<()> {
         self.gpu.classify_impl(model, items, out, true)
     }
 

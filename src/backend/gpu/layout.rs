@@ -244,6 +244,45 @@ pub const CLASSIFY: Shader = Shader {
     ],
 };
 
+/// Values per packed word of the f16 feature kernels (two halves).
+pub const F16_PER_WORD: u32 = 2;
+/// Values per packed word of the f32 feature kernels.
+pub const F32_PER_WORD: u32 = 1;
+
+/// `shaders/classify_features.wgsl` for items packed `per_word` values a word (`PER_WORD`).
+const fn classify_features(per_word: &'static [WgslConst]) -> Shader {
+    Shader {
+        file: "classify_features.wgsl",
+        body: include_str!("../../../shaders/classify_features.wgsl"),
+        structs: &[ClassifyParams::WGSL],
+        consts: per_word,
+    }
+}
+
+/// The constants of the feature kernels, with `PER_WORD` last.
+macro_rules! feature_consts {
+    ($per_word:ident) => {
+        &[
+            wgsl_const!(u32 TILE_ITEMS),
+            wgsl_const!(u32 TILE_ROWS),
+            wgsl_const!(u32 TILE_K),
+            wgsl_const!(u32 REG_ITEMS),
+            wgsl_const!(u32 REG_ROWS),
+            wgsl_const!(u32 REG_GROUP),
+            WgslConst {
+                name: "PER_WORD",
+                value: WgslValue::U32($per_word),
+            },
+        ]
+    };
+}
+
+/// `shaders/classify_features.wgsl` on f16 features, two to a word (`unpack2x16float`).
+pub const CLASSIFY_F16: Shader = classify_features(feature_consts!(F16_PER_WORD));
+
+/// `shaders/classify_features.wgsl` on f32 features, one to a word.
+pub const CLASSIFY_F32: Shader = classify_features(feature_consts!(F32_PER_WORD));
+
 /// `shaders/tally.wgsl`.
 pub const TALLY: Shader = Shader {
     file: "tally.wgsl",
@@ -268,7 +307,13 @@ pub const DAWID_SKENE: Shader = Shader {
 };
 
 /// Every shader the backend compiles.
-pub const SHADERS: [&Shader; 3] = [&CLASSIFY, &TALLY, &DAWID_SKENE];
+pub const SHADERS: [&Shader; 5] = [
+    &CLASSIFY,
+    &CLASSIFY_F16,
+    &CLASSIFY_F32,
+    &TALLY,
+    &DAWID_SKENE,
+];
 
 /// Splits `groups` workgroups into an `(x, y)` dispatch with `x <= max_per_dim`; the kernels
 /// recover the linear index as `gid.x + gid.y * x * group_size`. Invocations past the end see an

@@ -2,7 +2,8 @@
 //!
 //! - `context`: instance, adapter choice (and why), device, error and device-lost tracking.
 //! - `layout`: structs and constants shared with the shaders (`#[repr(C)]` + bytemuck).
-//! - `classify`: the classify pipelines, model buffers, per-slot buffers, packing, batch limits.
+//! - `classify`: the classify pipelines (pixels and features) and the model's buffers; `shape`:
+//!   a batch's shape, packing and size limits; `slot`: the buffers of one batch in flight.
 //! - `scheduler`: the ring of K in-flight batches, one device loop, CPU fallback.
 //! - `tally`: majority vote on the device.
 //! - `hybrid`: CPU threads and the GPU pulling batches from one queue.
@@ -17,6 +18,8 @@ mod ds_steps;
 pub mod hybrid;
 pub mod layout;
 pub mod scheduler;
+mod shape;
+mod slot;
 pub mod tally;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod testing;
@@ -28,7 +31,7 @@ pub use hybrid::HybridBackend;
 // The run statistics are the backend interface's; re-exported where `bench` looks for them.
 pub use crate::backend::RunStats;
 
-use super::{Backend, DsSteps, Predictions, TaskAnswers, TaskLabel};
+use super::{Backend, DsSteps, Items, Predictions, TaskAnswers, TaskLabel};
 use crate::data::votes::VoteTable;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
@@ -191,18 +194,30 @@ impl GpuBackend {
         &self.opts
     }
 
-    /// The most items per batch this device takes for `model`, and the limit that sets it.
+    /// The most items per batch this device takes for `model` on u8 pixels, and the limit that
+    /// sets it.
     pub fn batch_limit(&self, model: &Ensemble) -> Result<BatchLimit> {
+        self.batch_limit_for(model, 4)
+    }
+
+    /// [`GpuBackend::batch_limit`] for items packed `per_word` values a word
+    /// ([`Items::per_word`]).
+    pub fn batch_limit_for(&self, model: &Ensemble, per_word: usize) -> Result<BatchLimit> {
         Ok(classify::batch_limit(
             &self.dev.ctx.limits,
-            &ModelShape::of(model)?,
+            &ModelShape::for_items(model, per_word)?,
         ))
     }
 
-    /// Items per batch for `model`: the explicit `--batch` if it fits the device, else an error
-    /// naming the limit; without one, a size chosen from the limits.
+    /// Items per batch for `model` on u8 pixels: the explicit `--batch` if it fits the device,
+    /// else an error naming the limit; without one, a size chosen from the limits.
     pub fn batch_size(&self, model: &Ensemble) -> Result<usize> {
-        let limit = self.batch_limit(model)?;
+        self.batch_size_for(model, 4)
+    }
+
+    /// [`GpuBackend::batch_size`] for items packed `per_word` values a word.
+    pub fn batch_size_for(&self, model: &Ensemble, per_word: usize) -> Result<usize> {
+        let limit = self.batch_limit_for(model, per_word)?;
         match self.opts.batch {
             Some(b) if b > limit.items => Err(Error::Gpu(format!(
                 "--batch {b} exceeds what {} takes for this model: at most {} items per batch \
@@ -269,6 +284,7 @@ impl GpuBackend {
             &self.dev.ctx,
             &self.dev.classify_kernel,
             job.model,
+            job.items.per_word(),
             capacity,
             &self.opts,
             cached,
@@ -327,21 +343,14 @@ impl GpuBackend {
     pub(crate) fn classify_impl(
         &self,
         model: &Ensemble,
-        items: &[u8],
+        items: Items<'_>,
         out: &mut Predictions,
         cpu_helper: bool,
     ) -> Result<()> {
         let t0 = Instant::now();
-        let shape = ModelShape::of(model)?;
-        let d = shape.features;
-        if !items.len().is_multiple_of(d) {
-            return Err(Error::Invalid(format!(
-                "items of {} bytes do not divide into rows of {d} features",
-                items.len()
-            )));
-        }
-        let n = items.len() / d;
-        let batch = self.batch_size(model)?;
+        let shape = ModelShape::for_items(model, items.per_word())?;
+        let n = items.rows(shape.features)?;
+        let batch = self.batch_size_for(model, shape.per_word)?;
         classify::check_fits(&self.dev.ctx, &shape, self.opts.kernel)?;
         let r = model.workers;
         out.workers = r;
@@ -428,7 +437,12 @@ impl Backend for GpuBackend {
         )
     }
 
-    fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {
+    fn classify_items(
+        &self,
+        model: &Ensemble,
+        items: Items<'_>,
+        out: &mut Predictions,
+    ) -> Result<()> {
         self.classify_impl(model, items, out, false)
     }
 

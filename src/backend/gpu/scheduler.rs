@@ -1,8 +1,8 @@
 //! The pipelined scheduler: a ring of K slots, each owning its input, output and readback
 //! buffers, so that while batch i computes, batch i+1 is uploaded and batch i-1 is read back.
 //!
-//! Threads: a packer thread claims batches from the job's queue and packs them (u8 rows into
-//! u32 words) one ahead; the device loop (the calling thread) is the only one that submits,
+//! Threads: a packer thread claims batches from the job's queue and packs them (u8, f16 or f32
+//! rows into u32 words) one ahead; the device loop (the calling thread) is the only one that submits,
 //! polls and maps: it waits on one submission index at a time, never a global wait from
 //! several threads. Results land in the output at their batch's offset, so they come out in
 //! item order whatever order batches finish in. In hybrid mode CPU threads claim batches from
@@ -24,11 +24,10 @@
 use super::classify::{pack_items, ClassifyKernel, ModelBuffers, ModelShape, Slot};
 use super::context::GpuContext;
 use super::{GpuOptions, OnDeviceError};
-use crate::backend::cpu::{classify_block, BLOCK_ITEMS};
-use crate::backend::RunStats;
+use crate::backend::cpu::classify_into;
+use crate::backend::{Items, RunStats};
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
-use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -43,7 +42,7 @@ type OutSlices<'a> = (&'a mut [u32], &'a mut [f32]);
 /// queue, and the output cut into the matching pieces.
 pub struct Job<'a> {
     pub model: &'a Ensemble,
-    pub items: &'a [u8],
+    pub items: Items<'a>,
     pub features: usize,
     pub n: usize,
     pub batch: usize,
@@ -56,7 +55,7 @@ impl<'a> Job<'a> {
     /// `labels` and `confidence` hold `n * workers` entries each; `batch >= 1`.
     pub fn new(
         model: &'a Ensemble,
-        items: &'a [u8],
+        items: Items<'a>,
         batch: usize,
         labels: &'a mut [u32],
         confidence: &'a mut [f32],
@@ -93,9 +92,10 @@ impl<'a> Job<'a> {
         b * self.batch..((b + 1) * self.batch).min(self.n)
     }
 
-    pub fn items_of(&self, b: usize) -> &'a [u8] {
+    pub fn items_of(&self, b: usize) -> Items<'a> {
         let r = self.range(b);
-        &self.items[r.start * self.features..r.end * self.features]
+        self.items
+            .slice(r.start * self.features..r.end * self.features)
     }
 
     /// The output pieces of batch `b`; each batch's output is taken exactly once.
@@ -119,17 +119,8 @@ impl<'a> Job<'a> {
 
 /// The CPU twin over one batch: the same blocks of BLOCK_ITEMS items as `CpuBackend::classify`
 /// (batches are whole blocks unless `--batch` says otherwise).
-pub fn cpu_classify(model: &Ensemble, items: &[u8], labels: &mut [u32], conf: &mut [f32]) {
-    let d = model.features();
-    let r = model.workers;
-    items
-        .par_chunks(BLOCK_ITEMS * d)
-        .zip(labels.par_chunks_mut(BLOCK_ITEMS * r))
-        .zip(conf.par_chunks_mut(BLOCK_ITEMS * r))
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(x, logits), ((block, l), c)| classify_block(model, block, l, c, x, logits),
-        );
+pub fn cpu_classify(model: &Ensemble, items: Items<'_>, labels: &mut [u32], conf: &mut [f32]) {
+    classify_into(model, items, labels, conf)
 }
 
 /// What stays on the device between runs: the model and the slot ring.
@@ -139,12 +130,13 @@ pub struct Resident {
     slots: Vec<Slot>,
 }
 
-/// Reuses `cached` when it holds the same model for the same logits kernel and slots of the
-/// same kind and number, big enough; uploads what changed.
+/// Reuses `cached` when it holds the same model for the same logits kernel and item type and
+/// slots of the same kind and number, big enough; uploads what changed.
 pub fn prepare(
     ctx: &GpuContext,
     kernel: &ClassifyKernel,
     model: &Ensemble,
+    per_word: usize,
     capacity: usize,
     opts: &GpuOptions,
     cached: Option<Resident>,
@@ -153,10 +145,16 @@ pub fn prepare(
     let slots = opts.slots;
     let direct = ctx.direct_upload && opts.direct_upload;
     let mut res = match cached {
-        Some(r) if r.model == *model && r.buffers.kernel == logits => r,
+        Some(r)
+            if r.model == *model
+                && r.buffers.kernel == logits
+                && r.buffers.shape.per_word == per_word =>
+        {
+            r
+        }
         _ => {
             let errors = ctx.health.error_count();
-            let buffers = ModelBuffers::upload(ctx, model, logits)?;
+            let buffers = ModelBuffers::upload(ctx, model, logits, per_word)?;
             if ctx.health.error_count() != errors {
                 return Err(Error::Gpu(format!(
                     "uploading the model failed: {}",

@@ -1,23 +1,33 @@
 //! What the x86 kernels share: the tile operands, the prefetch, and the sweep of a block over
 //! row groups (macros, so each ISA instantiates its own tile function).
 
-/// One tile's operands: `I` items of `d` bytes from `x`, `G` weight rows of `d` floats from
-/// `w`; item `a`'s logit for row `j` goes to `out[a * stride + j]`.
-#[derive(Clone, Copy)]
-pub struct Tile {
-    pub x: *const u8,
+/// One tile's operands: `I` items of `d` values of type `T` from `x`, `G` weight rows of `d`
+/// floats from `w`; item `a`'s logit for row `j` goes to `out[a * stride + j]`, the sum times
+/// `scale` (1/255 for pixels, 1 for features).
+pub struct Tile<T> {
+    pub x: *const T,
     pub d: usize,
     pub w: *const f32,
     pub out: *mut f32,
     pub stride: usize,
+    pub scale: f32,
 }
+
+impl<T> Clone for Tile<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Tile<T> {}
 
 /// Items ahead of the current tile whose bytes are prefetched.
 const PREFETCH_ITEMS: usize = 4;
 
-/// Asks for every cache line of `bytes` to be brought into L1.
+/// Asks for every cache line of `values` to be brought into L1.
 #[inline(always)]
-fn prefetch(bytes: &[u8]) {
+fn prefetch<T: bytemuck::Pod>(values: &[T]) {
+    let bytes: &[u8] = bytemuck::cast_slice(values);
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     for line in bytes.chunks(64) {
         // SAFETY: a prefetch never faults; the address is inside `bytes`.
@@ -25,11 +35,11 @@ fn prefetch(bytes: &[u8]) {
     }
 }
 
-/// Calls `$f::<$i, G>($t)` for the runtime group size `$g`, one of the sizes listed.
+/// Calls `$f::<T, $i, G>($t)` for the runtime group size `$g`, one of the sizes listed.
 macro_rules! by_group {
     ($f:ident, $i:expr, $g:expr, $t:expr, [$($n:literal)*]) => {
         match $g {
-            $($n => $f::<{ $i }, $n>($t),)*
+            $($n => $f::<_, { $i }, $n>($t),)*
             g => unreachable!("group of {g} rows"),
         }
     };
@@ -37,11 +47,11 @@ macro_rules! by_group {
 
 /// Sweeps the block once per row group, `$items` items per tile (then one at a time for the
 /// last few).
-/// `$tile::<I, G>(Tile)` computes one tile, for `G` one of `$sizes` (1 up to `$max`).
+/// `$tile::<I, G, T>(Tile<T>)` computes one tile, for `G` one of `$sizes` (1 up to `$max`).
 macro_rules! sweep {
-    ($tile:ident, $items:expr, $max:expr, $sizes:tt, $block:expr, $d:expr, $weight:expr, $rows:expr, $logits:expr) => {{
-        let (block, d, weight, rows, logits): (&[u8], usize, &[f32], usize, &mut [f32]) =
-            ($block, $d, $weight, $rows, $logits);
+    ($tile:ident, $items:expr, $max:expr, $sizes:tt, $block:expr, $d:expr, $weight:expr, $rows:expr, $logits:expr, $scale:expr) => {{
+        let (block, d, weight, rows, logits, scale): (&[_], usize, &[f32], usize, &mut [f32], f32) =
+            ($block, $d, $weight, $rows, $logits, $scale);
         let n = block.len() / d;
         for (first, g) in groups(rows, $max) {
             let w = weight[first * d..].as_ptr();
@@ -56,6 +66,7 @@ macro_rules! sweep {
                     w,
                     out: logits[i * rows + first..].as_mut_ptr(),
                     stride: rows,
+                    scale,
                 };
                 if i + $items <= n {
                     by_group!($tile, $items, g, t, $sizes);

@@ -11,21 +11,58 @@ pub const ITEMS: usize = 2;
 /// See [`super::super::logits`].
 ///
 /// # Safety
-/// The CPU must have avx2 and fma; `block` is `n * d` bytes, `weight` `rows * d` floats
-/// and `logits` `n * rows` floats.
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn logits(block: &[u8], d: usize, weight: &[f32], rows: usize, logits: &mut [f32]) {
+/// The CPU must have avx2, fma and f16c; `block` is `n * d` values, `weight` `rows * d`
+/// floats and `logits` `n * rows` floats.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn logits<T: Load>(
+    block: &[T],
+    d: usize,
+    weight: &[f32],
+    rows: usize,
+    logits: &mut [f32],
+    scale: f32,
+) {
     // SAFETY: as for the avx512 sweep.
-    sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5], block, d, weight, rows, logits);
+    sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5], block, d, weight, rows, logits, scale);
 }
 
-/// Widens 8 bytes to 8 f32.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn widen(p: *const u8) -> __m256 {
-    // SAFETY: the caller guarantees 8 readable bytes at p.
-    let b = unsafe { _mm_loadl_epi64(p as *const __m128i) };
-    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))
+/// An element type the tile reads 8 at a time as f32.
+pub trait Load: bytemuck::Pod {
+    /// The 8 values at `p` as f32.
+    ///
+    /// # Safety
+    /// The CPU has avx2, fma and f16c; 8 values at `p` are readable.
+    unsafe fn load(p: *const Self) -> __m256;
+}
+
+impl Load for u8 {
+    /// Widens 8 bytes to 8 f32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load(p: *const u8) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable bytes at p.
+        let b = unsafe { _mm_loadl_epi64(p as *const __m128i) };
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))
+    }
+}
+
+impl Load for u16 {
+    /// Converts 8 halves (bit patterns) to 8 f32, exactly.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load(p: *const u16) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable halves at p.
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p as *const __m128i) })
+    }
+}
+
+impl Load for f32 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load(p: *const f32) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable floats at p.
+        unsafe { _mm256_loadu_ps(p) }
+    }
 }
 
 /// As the avx512 tile, 8 lanes; the last `d % 8` features go through a zero-padded copy
@@ -35,14 +72,15 @@ unsafe fn widen(p: *const u8) -> __m256 {
 /// As for the avx512 tile.
 #[inline]
 #[allow(clippy::needless_range_loop)] // a and j index the tile's register arrays
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile<T: Load, const I: usize, const G: usize>(t: Tile<T>) {
     let Tile {
         x,
         d,
         w,
         out,
         stride,
+        scale,
     } = t;
     let mut acc = [[_mm256_setzero_ps(); G]; I];
     let mut xv = [_mm256_setzero_ps(); I];
@@ -50,7 +88,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
     while k + 8 <= d {
         for a in 0..I {
             // SAFETY: k + 8 <= d, inside item a's row.
-            xv[a] = unsafe { widen(x.add(a * d + k)) };
+            xv[a] = unsafe { T::load(x.add(a * d + k)) };
         }
         for j in 0..G {
             // SAFETY: k + 8 <= d, inside weight row j.
@@ -67,12 +105,12 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
         // SAFETY: reads 8 i32 from a local array.
         let mask = unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) };
         for a in 0..I {
-            let mut tail = [0u8; 8];
-            // SAFETY: the `left` bytes after k are inside item a's row.
+            let mut tail = [T::zeroed(); 8];
+            // SAFETY: the `left` values after k are inside item a's row.
             let src = unsafe { std::slice::from_raw_parts(x.add(a * d + k), left) };
             tail[..left].copy_from_slice(src);
-            // SAFETY: `tail` is 8 bytes.
-            xv[a] = unsafe { widen(tail.as_ptr()) };
+            // SAFETY: `tail` is 8 values.
+            xv[a] = unsafe { T::load(tail.as_ptr()) };
         }
         for j in 0..G {
             // SAFETY: the mask selects the `left` floats after k in weight row j.
@@ -82,7 +120,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
             }
         }
     }
-    let scale = _mm256_set1_ps(1.0 / 255.0);
+    let scale = _mm256_set1_ps(scale);
     for (a, acc) in acc.iter().enumerate() {
         let sums = _mm256_mul_ps(reduce::<G>(acc), scale);
         let mut lanes = [0f32; 8];
@@ -98,7 +136,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
 ///
 /// # Safety
 /// The CPU must have avx2 and fma; sizes as for the avx512 softmax.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn softmax(
     logits: &[f32],
     bias: &[f32],
@@ -159,7 +197,7 @@ pub unsafe fn softmax(
 
 /// `e^x` as the avx512 one; `2^n` is built in the exponent bits.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn exp(x: __m256) -> __m256 {
     let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
     let x = _mm256_min_ps(x, _mm256_set1_ps(88.0));
@@ -195,7 +233,7 @@ fn exp(x: __m256) -> __m256 {
 /// Lane `j` of the result is the sum of the 8 lanes of `acc[j]` (zero for `j >= G`), in a
 /// fixed order.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn reduce<const G: usize>(acc: &[__m256; G]) -> __m256 {
     let mut v = [_mm256_setzero_ps(); 8];
     v[..G].copy_from_slice(acc);

@@ -8,45 +8,84 @@ pub const MAX_GROUP: usize = 12;
 /// Items per tile.
 pub const ITEMS: usize = 2;
 
-/// See [`super::super::logits`].
+/// See [`super::super::logits`]: `scale` is 1/255 for pixels, 1 for features.
 ///
 /// # Safety
-/// The CPU must have avx512f, avx512bw and avx512vl; `block` is `n * d` bytes, `weight`
-/// `rows * d` floats and `logits` `n * rows` floats.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn logits(block: &[u8], d: usize, weight: &[f32], rows: usize, logits: &mut [f32]) {
-    // SAFETY (each tile): item i..i+I has I * d bytes in `block`, rows first..first+g
+/// The CPU must have avx512f, avx512bw and avx512vl (and F16C, which every AVX-512 CPU has);
+/// `block` is `n * d` values, `weight` `rows * d` floats and `logits` `n * rows` floats.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub unsafe fn logits<T: Load>(
+    block: &[T],
+    d: usize,
+    weight: &[f32],
+    rows: usize,
+    logits: &mut [f32],
+    scale: f32,
+) {
+    // SAFETY (each tile): item i..i+I has I * d values in `block`, rows first..first+g
     // have g * d floats in `weight`, and the tile writes entries (i + a) * rows + first + j
     // for a < I, j < g, all inside `logits` (n * rows).
-    sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5 6 7 8 9 10 11 12], block, d, weight, rows, logits);
+    sweep!(tile, ITEMS, MAX_GROUP, [1 2 3 4 5 6 7 8 9 10 11 12], block, d, weight, rows, logits, scale);
 }
 
-/// Widens 16 bytes (or the first `len` with a mask) to 16 f32.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn widen(p: *const u8, mask: __mmask16) -> __m512 {
-    // SAFETY: the caller guarantees the bytes selected by `mask` are readable; masked-off
-    // lanes are not accessed.
-    let b = unsafe { _mm_maskz_loadu_epi8(mask, p as *const i8) };
-    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b))
+/// An element type the tile reads 16 at a time as f32.
+pub trait Load: bytemuck::Pod {
+    /// The 16 values at `p` (or the first ones selected by `mask`, zeros elsewhere) as f32.
+    ///
+    /// # Safety
+    /// The CPU has avx512f/bw/vl and f16c; the values selected by `mask` are readable.
+    unsafe fn load(p: *const Self, mask: __mmask16) -> __m512;
 }
 
-/// One tile: `I` items (rows of `d` bytes from `x`) times `G` weight rows (rows of `d`
+impl Load for u8 {
+    /// Widens 16 bytes to 16 f32.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+    unsafe fn load(p: *const u8, mask: __mmask16) -> __m512 {
+        // SAFETY: the caller guarantees the bytes selected by `mask` are readable; masked-off
+        // lanes are not accessed.
+        let b = unsafe { _mm_maskz_loadu_epi8(mask, p as *const i8) };
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b))
+    }
+}
+
+impl Load for u16 {
+    /// Converts 16 halves (bit patterns) to 16 f32, exactly.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+    unsafe fn load(p: *const u16, mask: __mmask16) -> __m512 {
+        // SAFETY: as for u8, 2 bytes per lane.
+        let h = unsafe { _mm256_maskz_loadu_epi16(mask, p as *const i16) };
+        _mm512_cvtph_ps(h)
+    }
+}
+
+impl Load for f32 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+    unsafe fn load(p: *const f32, mask: __mmask16) -> __m512 {
+        // SAFETY: as for u8, 4 bytes per lane.
+        unsafe { _mm512_maskz_loadu_ps(mask, p) }
+    }
+}
+
+/// One tile: `I` items (rows of `d` values from `x`) times `G` weight rows (rows of `d`
 /// floats from `w`); writes `out[a * stride + j]` for item `a`, row `j`.
 ///
 /// # Safety
-/// `x` has `I * d` readable bytes, `w` `G * d` floats, `out` room for
+/// `x` has `I * d` readable values, `w` `G * d` floats, `out` room for
 /// `(I - 1) * stride + G` floats.
 #[inline]
 #[allow(clippy::needless_range_loop)] // a and j index the tile's register arrays
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+unsafe fn tile<T: Load, const I: usize, const G: usize>(t: Tile<T>) {
     let Tile {
         x,
         d,
         w,
         out,
         stride,
+        scale,
     } = t;
     let mut acc = [[_mm512_setzero_ps(); G]; I];
     let mut xv = [_mm512_setzero_ps(); I];
@@ -54,7 +93,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
     while k + 16 <= d {
         for a in 0..I {
             // SAFETY: k + 16 <= d, inside item a's row.
-            xv[a] = unsafe { widen(x.add(a * d + k), !0) };
+            xv[a] = unsafe { T::load(x.add(a * d + k), !0) };
         }
         for j in 0..G {
             // SAFETY: k + 16 <= d, inside weight row j.
@@ -68,8 +107,8 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
     if k < d {
         let mask: __mmask16 = (1u16 << (d - k)) - 1;
         for a in 0..I {
-            // SAFETY: the mask selects the d - k < 16 bytes left in item a's row.
-            xv[a] = unsafe { widen(x.add(a * d + k), mask) };
+            // SAFETY: the mask selects the d - k < 16 values left in item a's row.
+            xv[a] = unsafe { T::load(x.add(a * d + k), mask) };
         }
         for j in 0..G {
             // SAFETY: the mask selects the d - k floats left in weight row j.
@@ -79,7 +118,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
             }
         }
     }
-    let scale = _mm512_set1_ps(1.0 / 255.0);
+    let scale = _mm512_set1_ps(scale);
     let keep: __mmask16 = ((1u32 << G) - 1) as __mmask16;
     for (a, acc) in acc.iter().enumerate() {
         let sums = _mm512_mul_ps(reduce::<G>(acc), scale);
@@ -91,7 +130,7 @@ unsafe fn tile<const I: usize, const G: usize>(t: Tile) {
 /// Lane `j` of the result is the sum of the 16 lanes of `acc[j]` (zero for `j >= G`),
 /// added in the same fixed tree order for every row.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 fn reduce<const G: usize>(acc: &[__m512; G]) -> __m512 {
     // The tree below leaves the sum of input slot 4p + q in lane 4q + p; placing row
     // 4q + p in slot 4p + q puts row j's sum in lane j.
@@ -141,7 +180,7 @@ fn reduce<const G: usize>(acc: &[__m512; G]) -> __m512 {
 /// The CPU must have avx512f/bw/vl; `bias` is `workers * classes` floats
 /// (`classes <= MAX_CLASSES`), `logits` `n * workers * classes`, `labels` and `conf` at
 /// least `n * workers` entries.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub unsafe fn softmax(
     logits: &[f32],
     bias: &[f32],
@@ -199,7 +238,7 @@ pub unsafe fn softmax(
 /// `e^x` to about 2 ulp for x in [-87, 88] (Cephes' polynomial, scaled by `2^n`); inputs
 /// below -87 give about 1e-38 instead of 0.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 fn exp(x: __m512) -> __m512 {
     let x = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
     let x = _mm512_min_ps(x, _mm512_set1_ps(88.0));
