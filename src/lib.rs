@@ -12,6 +12,7 @@ pub mod error;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod probs;
 pub mod task;
 pub mod train;
 

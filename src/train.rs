@@ -28,19 +28,23 @@ impl Default for TrainConfig {
     }
 }
 
-/// Number of classes in a labelled data set (highest label + 1, at least 2).
+/// Number of classes in a labelled data set (highest label + 1, or its class names; at least 2).
 pub fn class_count(set: &Dataset) -> Result<usize> {
     let labels = set.labels.as_ref().ok_or_else(|| {
         Error::Invalid(format!(
-            "{}: training needs labels, and this data set has none",
-            set.source
+            "{}: training needs labels, and this data set has none{}",
+            set.source,
+            set.unlabelled
+                .as_ref()
+                .map_or(String::new(), |why| format!(": {why}"))
         ))
     })?;
     let classes = labels
         .iter()
         .copied()
         .max()
-        .map_or(2, |m| (m as usize + 1).max(2));
+        .map_or(2, |m| (m as usize + 1).max(2))
+        .max(set.class_names.len());
     if classes > crate::model::MAX_CLASSES {
         return Err(Error::Invalid(format!(
             "{}: labels go up to {}, but a model has at most {} classes",
@@ -63,6 +67,12 @@ pub fn train_ensemble(
     if workers == 0 {
         return Err(Error::Invalid("--workers must be at least 1".into()));
     }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return Err(Error::Invalid(format!(
+            "the learning rate must be a positive number, not {}",
+            config.learning_rate
+        )));
+    }
     if set.len() < workers {
         return Err(Error::Invalid(format!(
             "{}: {} items cannot be split into {workers} training shards",
@@ -79,7 +89,15 @@ pub fn train_ensemble(
             train_one(set, shard, classes, config, seed, progress)
         })
         .collect();
-    Ensemble::concat(&parts)
+    let mut model = Ensemble::concat(&parts)?;
+    model.class_names = set.class_names.clone();
+    if !model.class_names.is_empty() {
+        // One named folder still makes a two-class model (as one numbered class does).
+        while model.class_names.len() < model.classes {
+            model.class_names.push(model.class_names.len().to_string());
+        }
+    }
+    Ok(model)
 }
 
 /// Adam state for one parameter vector.
@@ -123,7 +141,7 @@ fn train_one(
 ) -> Ensemble {
     let d = set.features();
     let labels = set.labels.as_deref().unwrap_or_default();
-    let mut model = Ensemble::zeros(1, classes, set.height, set.width);
+    let mut model = Ensemble::zeros_for(1, classes, set.height, set.width, set.channels);
     let mut rng = Rng::new(seed);
     // Glorot-uniform start, as Keras does, so workers differ from the first step.
     let limit = (6.0 / (d + classes) as f32).sqrt();

@@ -6,7 +6,11 @@
 //! - Task, worker and label are strings (crowd-kit's format). They are mapped to dense ids in
 //!   order of first appearance (tasks, workers); the outputs use the original strings.
 //! - `confidence` is a number in `[0, 1]`; when the column is absent or the field is empty, the
-//!   answer's confidence is 1. Majority vote uses it to break ties; Dawid-Skene ignores it.
+//!   answer has none (NaN in [`VoteTable::confidence`]). Majority vote breaks ties with the
+//!   confidences, counting a missing one as the mean of the others (`aggregate::majority`);
+//!   Dawid-Skene ignores them.
+//! - A second header line (as `cat a.csv b.csv` makes) is an error naming its line: pass each
+//!   file to `--votes` instead.
 //! - Fields may be quoted (`"a,b"`, `""` for a quote inside); unquoted fields are trimmed of
 //!   surrounding spaces; blank lines are skipped; `\r\n` line ends are accepted.
 //! - Every row must have as many fields as the header; a bad row is an [`Error::Row`] naming the
@@ -45,7 +49,7 @@ pub struct VoteTable {
     pub task: Vec<u32>,
     pub worker: Vec<u32>,
     pub label: Vec<u32>,
-    /// 1.0 when the source gave no confidence.
+    /// NaN when the source gave no confidence.
     pub confidence: Vec<f32>,
     pub tasks: Vec<String>,
     pub workers: Vec<String>,
@@ -727,7 +731,7 @@ type ChunkError = (usize, String);
 
 fn parse_confidence(field: &[u8]) -> Option<f32> {
     if field.is_empty() {
-        return Some(1.0);
+        return Some(f32::NAN);
     }
     let v: f32 = std::str::from_utf8(field).ok()?.parse().ok()?;
     (v.is_finite() && (0.0..=1.0).contains(&v)).then_some(v)
@@ -773,14 +777,24 @@ fn parse_chunk<'a>(
                 ),
             ));
         }
-        for (name, col) in [
+        let columns = [
             ("task", layout.task),
             ("worker", layout.worker),
             ("label", layout.label),
-        ] {
+        ];
+        for (name, col) in columns {
             if fields[col].is_empty() {
                 return Err((row, format!("empty {name}")));
             }
+        }
+        if columns
+            .iter()
+            .all(|(name, col)| fields[*col].eq_ignore_ascii_case(name.as_bytes()))
+        {
+            return Err((
+                row,
+                "a second header line (files joined with `cat`?): pass each file to --votes".into(),
+            ));
         }
         if let Some(col) = layout.confidence {
             match parse_confidence(&fields[col]) {
@@ -874,7 +888,7 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
         task: vec![0; rows],
         worker: vec![0; rows],
         label: vec![0; rows],
-        confidence: vec![1.0; rows],
+        confidence: vec![f32::NAN; rows],
         tasks: task_names,
         workers: worker_names,
         classes: Vec::new(),
@@ -1301,11 +1315,11 @@ where
     })
 }
 
-/// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one other
-/// than 1) atomically.
+/// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one; empty
+/// for the answers without) atomically.
 pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
     table.validate()?;
-    let with_conf = table.confidence.par_iter().any(|&c| c != 1.0);
+    let with_conf = table.confidence.par_iter().any(|c| !c.is_nan());
     let header = if with_conf {
         "task,worker,label,confidence\n"
     } else {
@@ -1317,8 +1331,12 @@ pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
         push_field(buf, &table.workers[table.worker[i] as usize]);
         buf.push(b',');
         push_field(buf, &table.classes[table.label[i] as usize]);
-        if with_conf {
-            let _ = write!(buf, ",{}", table.confidence[i]);
+        match table.confidence[i] {
+            c if with_conf && !c.is_nan() => {
+                let _ = write!(buf, ",{c}");
+            }
+            _ if with_conf => buf.push(b','),
+            _ => {}
         }
         buf.push(b'\n');
     })
@@ -1364,8 +1382,25 @@ mod tests {
         assert_eq!(t.task, vec![0, 0, 1, 1, 2]);
         assert_eq!(t.worker, vec![0, 1, 0, 2, 0]);
         assert_eq!(t.label, vec![2, 0, 0, 1, 2]);
-        assert_eq!(t.confidence, vec![1.0, 1.0, 1.0, 0.5, 1.0]);
+        // No confidence column, or an empty field: no confidence (NaN).
+        let shown: Vec<String> = t.confidence.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["NaN", "NaN", "NaN", "0.5", "NaN"]);
         t.validate().unwrap();
+    }
+
+    #[test]
+    fn a_second_header_line_is_an_error_naming_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let joined = write(
+            d.path(),
+            "ab.csv",
+            "task,worker,label\nt1,w1,1\nTask,Worker,Label\nt2,w1,2\n",
+        );
+        let e = read_votes(&[joined]).unwrap_err().to_string();
+        assert!(
+            e.contains("ab.csv:3:") && e.contains("second header line"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -74,6 +74,15 @@ pub fn classify_block(
     classify_block_with(Isa::detect(), model, block, labels, conf, x, logits)
 }
 
+/// The logits of a block before the bias (`n * rows`, as [`classify_block`] computes them for
+/// its softmax), for callers that need every class's probability.
+pub fn block_logits(model: &Ensemble, block: &[u8], logits: &mut Vec<f32>, x: &mut Vec<f32>) {
+    let (d, rows) = (model.features(), model.rows());
+    logits.clear();
+    logits.resize(block.len() / d.max(1) * rows, 0.0);
+    kernel::logits(Isa::detect(), block, d, &model.weight, rows, logits, x);
+}
+
 fn classify_block_with(
     isa: Isa,
     model: &Ensemble,

@@ -6,7 +6,7 @@ mod ds_steps;
 mod kernel;
 pub mod tally;
 
-pub use classify::{classify_block, BLOCK_ITEMS};
+pub use classify::{block_logits, classify_block, BLOCK_ITEMS};
 pub use ds_steps::CpuDsSteps;
 pub use tally::majority;
 
