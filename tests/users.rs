@@ -579,3 +579,50 @@ fn no_mesa_runtime_dir_noise_without_xdg_runtime_dir() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_figure_on_no_items_is_not_printed() {
+    // Every test item a gold question: no "other items" to score Dawid-Skene+gold on.
+    let o = microtask(&[
+        "run",
+        "--data",
+        "synth:600",
+        "--workers",
+        "1",
+        "--epochs",
+        "1",
+        "--gold-every",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("dawid-skene "), "{out}");
+    assert!(!out.contains("dawid-skene+gold"), "{out}");
+    assert!(
+        out.contains("model/0"),
+        "run names its workers model/<r>: {out}"
+    );
+}
+
+#[test]
+fn votes_joined_with_cat_are_refused_naming_the_second_header_line() {
+    let dir = tempdir();
+    let joined = dir.path().join("ab.csv");
+    std::fs::write(
+        &joined,
+        "task,worker,label\n1,a,0\n1,b,1\ntask,worker,label,confidence\n2,m/0,1,0.9\n",
+    )
+    .unwrap();
+    let out = dir.path().join("labels.csv");
+    let o = microtask(&[
+        "tally",
+        "--votes",
+        joined.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["ab.csv:4", "second header line"]);
+    assert!(!out.exists());
+}

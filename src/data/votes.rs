@@ -767,6 +767,17 @@ fn parse_chunk<'a>(
         if is_blank(&fields) {
             continue;
         }
+        // A header in any column order (another file's, joined with `cat`).
+        if ["task", "worker", "label"].iter().all(|name| {
+            fields
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(name.as_bytes()))
+        }) {
+            return Err((
+                row,
+                "a second header line (files joined with `cat`?): pass each file to --votes".into(),
+            ));
+        }
         if fields.len() != layout.fields {
             return Err((
                 row,
@@ -777,24 +788,14 @@ fn parse_chunk<'a>(
                 ),
             ));
         }
-        let columns = [
+        for (name, col) in [
             ("task", layout.task),
             ("worker", layout.worker),
             ("label", layout.label),
-        ];
-        for (name, col) in columns {
+        ] {
             if fields[col].is_empty() {
                 return Err((row, format!("empty {name}")));
             }
-        }
-        if columns
-            .iter()
-            .all(|(name, col)| fields[*col].eq_ignore_ascii_case(name.as_bytes()))
-        {
-            return Err((
-                row,
-                "a second header line (files joined with `cat`?): pass each file to --votes".into(),
-            ));
         }
         if let Some(col) = layout.confidence {
             match parse_confidence(&fields[col]) {
@@ -1401,6 +1402,13 @@ mod tests {
             e.contains("ab.csv:3:") && e.contains("second header line"),
             "{e}"
         );
+        let reordered = write(
+            d.path(),
+            "cd.csv",
+            "task,worker,label\nt1,w1,1\nt2,w1,2\nworker,task,label\n",
+        );
+        let e = read_votes(&[reordered]).unwrap_err().to_string();
+        assert!(e.contains("cd.csv:4:"), "{e}");
     }
 
     #[test]
