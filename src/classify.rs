@@ -16,6 +16,8 @@ use crate::model::{Ensemble, MAX_CLASSES};
 use crate::probs::{self, ProbsFormat};
 use rayon::prelude::*;
 use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,25 +92,10 @@ pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
     pick(&counts[..classes], &sums[..classes]).label
 }
 
-/// Appends the decimal digits of `v`.
-fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[i..]);
-}
-
 /// Appends `value` in [0, 1] with six decimals.
 fn push_confidence(buf: &mut Vec<u8>, value: f32) {
     let micro = (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32;
-    push_uint(buf, (micro / 1_000_000) as u64);
+    buf.extend_from_slice(itoa::Buffer::new().format(micro / 1_000_000).as_bytes());
     buf.push(b'.');
     let frac = micro % 1_000_000;
     let mut digits = [b'0'; 6];
@@ -130,8 +117,8 @@ pub struct VoteNames {
 }
 
 impl VoteNames {
-    /// Names for `model`'s votes on `stream`'s items; `model_name` is usually the model file's
-    /// stem.
+    /// Names for `model`'s votes on items with `ids` (`None`: the row index); `model_name` is
+    /// usually the model file's stem.
     pub fn new(model: &Ensemble, model_name: &str, ids: Option<Arc<Vec<String>>>) -> Self {
         let field = |s: &str| {
             let mut f = Vec::new();
@@ -152,10 +139,10 @@ impl VoteNames {
     }
 
     /// Appends item `i`'s task field.
-    fn push_task(&self, buf: &mut Vec<u8>, i: usize) {
+    fn push_task(&self, buf: &mut Vec<u8>, num: &mut itoa::Buffer, i: usize) {
         match &self.ids {
             Some(ids) => push_field(buf, &ids[i]),
-            None => push_uint(buf, i as u64),
+            None => buf.extend_from_slice(num.format(i).as_bytes()),
         }
     }
 }
@@ -175,15 +162,16 @@ pub fn format_votes(
     conf: &[f32],
 ) {
     let r = names.workers.len().max(1);
+    let mut num = itoa::Buffer::new();
     for (i, (labels, conf)) in labels.chunks_exact(r).zip(conf.chunks_exact(r)).enumerate() {
         for w in 0..r {
-            names.push_task(buf, start + i);
+            names.push_task(buf, &mut num, start + i);
             buf.push(b',');
             buf.extend_from_slice(&names.workers[w]);
             buf.push(b',');
             match names.classes.get(labels[w] as usize) {
                 Some(name) => buf.extend_from_slice(name),
-                None => push_uint(buf, labels[w] as u64),
+                None => buf.extend_from_slice(num.format(labels[w]).as_bytes()),
             }
             buf.push(b',');
             push_confidence(buf, conf[w]);
@@ -225,14 +213,17 @@ fn format_probs_parallel(
             let mut buf = Vec::new();
             match format {
                 ProbsFormat::Npy => probs::push_npy(&mut buf, part),
-                ProbsFormat::Csv => probs::push_csv(
-                    &mut buf,
-                    start + p * PIECE,
-                    part,
-                    c,
-                    &names.workers,
-                    &|i, b| names.push_task(b, i),
-                ),
+                ProbsFormat::Csv => {
+                    let mut num = itoa::Buffer::new();
+                    probs::push_csv(
+                        &mut buf,
+                        start + p * PIECE,
+                        part,
+                        c,
+                        &names.workers,
+                        &mut |i, b| names.push_task(b, &mut num, i),
+                    )
+                }
             }
             buf
         })
@@ -243,6 +234,57 @@ fn format_probs_parallel(
 pub struct ProbsOut<'w> {
     pub writer: &'w mut (dyn Write + Send),
     pub format: ProbsFormat,
+}
+
+/// Where a classify job's votes go, chunk by chunk, in item order.
+pub trait VotesSink: Send {
+    /// Appends formatted votes (the header, then rows).
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Called after each chunk's rows are written: every item before `end` is written and
+    /// `stats` counts them. A journaled sink may commit here.
+    fn chunk_done(&mut self, end: usize, stats: &ClassifyStats) -> Result<()>;
+}
+
+/// A plain writer as a sink: no commits.
+struct PlainSink<'a>(&'a mut (dyn Write + Send));
+
+impl VotesSink for PlainSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0
+            .write_all(bytes)
+            .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))
+    }
+    fn chunk_done(&mut self, _end: usize, _stats: &ClassifyStats) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The CSV header of a votes file.
+pub const VOTES_HEADER: &[u8] = b"task,worker,label,confidence\n";
+
+/// The items one run covers: a shard of the stream, or all of it, possibly resumed.
+pub struct Part<'a> {
+    /// The items of the whole part (whole microtasks, except at the end of the stream).
+    pub items: Range<usize>,
+    /// The first item still to classify: `items.start` for a fresh run (the header is written),
+    /// a committed chunk boundary when resuming (rows are appended).
+    pub from: usize,
+    /// The counts of the items before `from` (restored from a journal), or the default.
+    pub stats: ClassifyStats,
+    /// When set (by a signal handler), no further chunk is read; the chunks in flight finish.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl Part<'_> {
+    /// Every item of a stream of `len` items.
+    pub fn all(len: usize) -> Self {
+        Part {
+            items: 0..len,
+            from: 0,
+            stats: ClassifyStats::default(),
+            stop: None,
+        }
+    }
 }
 
 /// Options of one classify run.
@@ -265,15 +307,33 @@ impl ClassifyJob<'_> {
         stream: ItemStream,
         out: Option<&mut (dyn Write + Send)>,
     ) -> Result<ClassifyStats> {
-        self.run_with_probs(stream, out, None)
+        let part = Part::all(stream.len);
+        match out {
+            Some(w) => self.run_part(stream, part, Some(&mut PlainSink(w))),
+            None => self.run_part(stream, part, None),
+        }
     }
 
-    /// [`ClassifyJob::run`], also writing every worker's class probabilities to `probs` when
-    /// given (computed on the CPU: see [`crate::probs`]).
-    pub fn run_with_probs(
+    /// Classifies the items `part.from..part.items.end` of `stream` into `sink`, in chunks that
+    /// follow the microtask grid of the whole stream (so that a shard or a resumed run writes
+    /// the same bytes as one run over everything).
+    pub fn run_part(
+        &self,
+        stream: ItemStream,
+        part: Part<'_>,
+        sink: Option<&mut dyn VotesSink>,
+    ) -> Result<ClassifyStats> {
+        self.run_part_with_probs(stream, part, sink, None)
+    }
+
+    /// [`ClassifyJob::run_part`], also writing every worker's class probabilities of the items
+    /// `part.from..part.items.end` to `probs` when given (computed on the CPU: see
+    /// [`crate::probs`]; the votes then come from the same softmax).
+    pub fn run_part_with_probs(
         &self,
         mut stream: ItemStream,
-        out: Option<&mut (dyn Write + Send)>,
+        part: Part<'_>,
+        sink: Option<&mut dyn VotesSink>,
         probs: Option<ProbsOut<'_>>,
     ) -> Result<ClassifyStats> {
         let model = self.model;
@@ -287,24 +347,30 @@ impl ClassifyJob<'_> {
         }
         let names = VoteNames::new(model, self.model_name, stream.ids.clone());
         let names = &names;
-        let n_items = stream.len;
+        let with_probs = probs.is_some();
         let started = Instant::now();
-        let mut stats = ClassifyStats {
-            workers: model.workers,
-            worker_correct: vec![0; model.workers],
-            ..Default::default()
-        };
+        let mut stats = part.stats;
+        stats.workers = model.workers;
+        stats.worker_correct.resize(model.workers, 0);
+        let (from, end) = (part.from, part.items.end.min(stream.len));
+        let fresh = from == part.items.start;
+        stream.seek(from)?;
+        let stop = part.stop;
         let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
         let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions, Vec<f32>)>(2);
         // Pixel buffers go back from the writer to the reader for reuse.
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let chunk_items = self.chunk_items.max(1);
-        let with_probs = probs.is_some();
         let mut read_seconds = 0.0;
         let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
             let reader = s.spawn(move || {
                 // The microtasks (stable ids, item ranges) are the chunks read in order.
-                for task in crate::task::microtasks(stream.len, chunk_items) {
+                let tasks = crate::task::microtasks(stream.len, chunk_items);
+                for mut task in tasks.into_iter().filter(|t| t.items.end > from) {
+                    if task.items.start >= end || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    task.items = task.items.start.max(from)..task.items.end.min(end);
                     #[cfg(feature = "test-hooks")]
                     if task.id == PANIC_READER_AT_CHUNK.load(std::sync::atomic::Ordering::SeqCst) {
                         panic!("injected reader panic at chunk {} (test)", task.id);
@@ -333,21 +399,18 @@ impl ClassifyJob<'_> {
             let stats = &mut stats;
             let keep = self.keep_predictions;
             let writer = s.spawn(move || -> Result<()> {
-                let mut out = out;
+                let mut sink = sink;
                 let mut probs = probs;
-                let votes_err =
-                    |e: std::io::Error| Error::Invalid(format!("cannot write votes: {e}"));
                 let probs_err =
                     |e: std::io::Error| Error::Invalid(format!("cannot write probabilities: {e}"));
-                if let Some(w) = out.as_mut() {
-                    w.write_all(b"task,worker,label,confidence\n")
-                        .map_err(votes_err)?;
+                if let (Some(w), true) = (sink.as_mut(), fresh) {
+                    w.write(VOTES_HEADER)?;
                 }
                 if let Some(p) = probs.as_mut() {
                     match p.format {
                         ProbsFormat::Npy => probs::write_npy_header(
                             &mut *p.writer,
-                            n_items,
+                            end.saturating_sub(from),
                             model.workers,
                             model.classes,
                         ),
@@ -360,11 +423,8 @@ impl ClassifyJob<'_> {
                 for (chunk, pred, chunk_probs) in pred_rx {
                     let t = Instant::now();
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
-                    if let Some(w) = out.as_mut() {
-                        for piece in format_votes_parallel(chunk.start, &pred, names) {
-                            w.write_all(&piece).map_err(votes_err)?;
-                        }
-                    }
+                    stats.items += chunk_len(&chunk, model) as u64;
+                    // Probabilities first: a journaled sink commits the votes in chunk_done.
                     if let Some(p) = probs.as_mut() {
                         let pieces =
                             format_probs_parallel(chunk.start, &chunk_probs, names, p.format);
@@ -372,7 +432,12 @@ impl ClassifyJob<'_> {
                             p.writer.write_all(&piece).map_err(probs_err)?;
                         }
                     }
-                    stats.items += chunk_len(&chunk, model) as u64;
+                    if let Some(w) = sink.as_mut() {
+                        for piece in format_votes_parallel(chunk.start, &pred, names) {
+                            w.write(&piece)?;
+                        }
+                        w.chunk_done(chunk.start + chunk_len(&chunk, model), stats)?;
+                    }
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
                     if let Pixels::Owned(buffer) = chunk.pixels {

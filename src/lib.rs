@@ -9,6 +9,7 @@ pub mod bench;
 pub mod classify;
 pub mod data;
 pub mod error;
+pub mod job;
 pub mod model;
 pub mod output;
 pub mod pipeline;

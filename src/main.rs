@@ -1,5 +1,7 @@
 //! The `microtask` command line: parse, call the library, print. Errors print as one line with
-//! their cause chain; exit 1 on a runtime error, 2 on a usage error (clap).
+//! their cause chain; exit 1 on a runtime error, 2 on a usage error (clap's, or one the library
+//! finds before any work, such as an output that would overwrite an input), 75 when SIGINT or
+//! SIGTERM stopped a job after committing its work (rerun with `--resume`).
 
 mod cli;
 
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(cli::exit_code(&e))
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::backend::cpu::{block_logits, BLOCK_ITEMS};
 use crate::backend::Predictions;
+use crate::data::npy::{header_bytes, Dtype};
 use crate::data::votes::push_field;
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
@@ -106,18 +107,9 @@ fn softmax(z: &[f32], bias: &[f32], p: &mut [f32]) -> (u32, f32) {
     (best as u32, p[best])
 }
 
-/// Writes the `.npy` header of an `[n, r, c]` f32 array (NumPy format 1.0).
+/// Writes the `.npy` header of an `[n, r, c]` f32 array.
 pub fn write_npy_header(w: &mut dyn Write, n: usize, r: usize, c: usize) -> std::io::Result<()> {
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {r}, {c}), }}");
-    // Magic (6) + version (2) + length (2) + dict, padded with spaces and ended by a newline
-    // to a multiple of 64 bytes, as NumPy writes it.
-    let len = (10 + dict.len() + 1).div_ceil(64) * 64 - 10;
-    let mut header = dict.into_bytes();
-    header.resize(len - 1, b' ');
-    header.push(b'\n');
-    w.write_all(b"\x93NUMPY\x01\x00")?;
-    w.write_all(&(len as u16).to_le_bytes())?;
-    w.write_all(&header)
+    w.write_all(&header_bytes(Dtype::F32.descr(), &[n, r, c]))
 }
 
 /// Appends probabilities (`items * workers * classes`) as little-endian f32.
@@ -147,7 +139,7 @@ pub fn push_csv(
     probs: &[f32],
     classes: usize,
     workers: &[Vec<u8>],
-    id: &dyn Fn(usize, &mut Vec<u8>),
+    id: &mut dyn FnMut(usize, &mut Vec<u8>),
 ) {
     let r = workers.len().max(1);
     for (k, p) in probs.chunks_exact(classes.max(1)).enumerate() {
@@ -166,18 +158,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn npy_header_is_padded_to_64_bytes() {
+    fn npy_header_is_numpys() {
         let mut buf = Vec::new();
         write_npy_header(&mut buf, 10000, 5, 10).unwrap();
         assert_eq!(buf.len() % 64, 0);
-        assert_eq!(&buf[..8], b"\x93NUMPY\x01\x00");
-        let len = u16::from_le_bytes([buf[8], buf[9]]) as usize;
-        assert_eq!(10 + len, buf.len());
         let dict = std::str::from_utf8(&buf[10..]).unwrap();
         assert!(
             dict.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (10000, 5, 10), }")
         );
-        assert!(dict.ends_with(" \n"));
     }
 
     #[test]

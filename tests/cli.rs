@@ -296,7 +296,8 @@ fn usage_errors_exit_2() {
         "--epochs",
         "1",
     ]);
-    assert_clean_failure(&o, &["/nonexistent-dir/m.safetensors"]);
+    // A missing output folder is found before any work: a usage error.
+    assert_usage_failure(&o, &["/nonexistent-dir/m.safetensors"]);
 }
 
 /// An environment in which wgpu finds no adapter at all (no Vulkan driver file, no GL).

@@ -184,3 +184,183 @@ fn streamed_chunks_of_raw_and_gzip_idx_equal_the_whole_set() {
         assert_eq!(labelled, labels == *set.labels.as_ref().unwrap());
     }
 }
+
+/// Loads `path` whole and through the chunked stream: both must fail; returns the messages.
+fn both_refuse(path: &Path) -> [String; 2] {
+    let spec = path.to_str().unwrap();
+    let whole = message(data::load(spec).unwrap_err());
+    let streamed = match microtask::data::stream::ItemStream::open(spec) {
+        Err(e) => message(e),
+        Ok(mut stream) => loop {
+            match stream.next_chunk(7) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{} streamed without an error", path.display()),
+                Err(e) => break message(e),
+            }
+        },
+    };
+    [whole, streamed]
+}
+
+fn gz_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn gzip_with_a_bad_crc_or_length_is_refused() {
+    let dir = tempdir();
+    let good = gz_bytes(&idx_bytes(&synth::generate(50, 1)));
+    let n = good.len();
+    // The member ends with CRC32 (4 bytes) then the uncompressed length mod 2^32 (4 bytes).
+    for (name, at) in [("crc", n - 8), ("length", n - 4)] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        let p = dir.path().join(format!("bad-{name}-images-idx3-ubyte.gz"));
+        std::fs::write(&p, &bad).unwrap();
+        for msg in both_refuse(&p) {
+            assert!(msg.contains(&format!("bad-{name}-images")), "{msg}");
+            assert!(msg.contains("corrupt gzip"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn gzip_cut_short_anywhere_is_refused() {
+    let dir = tempdir();
+    let good = gz_bytes(&idx_bytes(&synth::generate(50, 1)));
+    // Inside the trailer (all items decompress, the CRC is missing), and inside the data.
+    for cut in [1, 4, 8, 9, good.len() / 2] {
+        let p = dir.path().join(format!("cut{cut}-images-idx3-ubyte.gz"));
+        std::fs::write(&p, &good[..good.len() - cut]).unwrap();
+        for msg in both_refuse(&p) {
+            assert!(msg.contains(&format!("cut{cut}-images")), "{msg}");
+            assert!(msg.contains("truncated"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn gzip_with_bytes_after_its_member_or_more_data_than_its_header_is_refused() {
+    let dir = tempdir();
+    let bytes = idx_bytes(&synth::generate(50, 1));
+    let good = gz_bytes(&bytes);
+    let garbage = dir.path().join("garbage-images-idx3-ubyte.gz");
+    std::fs::write(&garbage, [&good[..], b"junk"].concat()).unwrap();
+    let second = dir.path().join("second-images-idx3-ubyte.gz");
+    std::fs::write(&second, [&good[..], &gz_bytes(b"more")[..]].concat()).unwrap();
+    for p in [&garbage, &second] {
+        for msg in both_refuse(p) {
+            assert!(msg.contains("after the end of the gzip data"), "{msg}");
+        }
+    }
+    let longer = dir.path().join("longer-images-idx3-ubyte.gz");
+    std::fs::write(&longer, gz_bytes(&[&bytes[..], &[0]].concat())).unwrap();
+    for msg in both_refuse(&longer) {
+        assert!(
+            msg.contains("longer-images") && msg.contains("size mismatch"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn raw_idx_one_byte_longer_or_shorter_names_both_sizes() {
+    let dir = tempdir();
+    let bytes = idx_bytes(&synth::generate(50, 1));
+    let need = bytes.len(); // 16 + 50 * 784 = 39216
+    let long = dir.path().join("long-images-idx3-ubyte");
+    std::fs::write(&long, [&bytes[..], &[0]].concat()).unwrap();
+    let short = dir.path().join("short-images-idx3-ubyte");
+    std::fs::write(&short, &bytes[..need - 1]).unwrap();
+    for (p, len) in [(&long, need + 1), (&short, need - 1)] {
+        for msg in both_refuse(p) {
+            assert!(msg.contains(p.to_str().unwrap()), "{msg}");
+            assert!(
+                msg.contains(&format!("{need} bytes")) && msg.contains(&format!("{len} bytes")),
+                "{msg}"
+            );
+            assert!(msg.contains("50 images of 28x28"), "{msg}");
+        }
+    }
+    // A labels file beside good images, one byte too long, is refused as well.
+    let good = dir.path().join("ok-images-idx3-ubyte");
+    std::fs::write(&good, &bytes).unwrap();
+    let mut lab = Vec::new();
+    idx::write_labels(&mut lab, &[1; 50]).unwrap();
+    lab.push(1);
+    let lp = dir.path().join("ok-labels-idx1-ubyte");
+    std::fs::write(&lp, &lab).unwrap();
+    for msg in both_refuse(&good) {
+        assert!(
+            msg.contains("ok-labels-idx1-ubyte") && msg.contains("59 bytes"),
+            "{msg}"
+        );
+    }
+}
+
+/// A Python with NumPy: `python3`, else the shared bench venv's; `None` when neither has it.
+fn python_with_numpy() -> Option<std::path::PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/.venv/bin/python");
+    [std::path::PathBuf::from("python3"), venv]
+        .into_iter()
+        .find(|py| {
+            std::process::Command::new(py)
+                .args(["-c", "import numpy"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn numpy_reads_our_npy_and_we_read_numpys_when_numpy_is_there() {
+    use microtask::data::npy;
+    let Some(py) = python_with_numpy() else {
+        eprintln!("skipped: no python with numpy (the byte-level tests in data::npy still run)");
+        return;
+    };
+    let dir = tempdir();
+    let ours = dir.path().join("ours.npy");
+    let data: Vec<f32> = (0..24).map(|v| v as f32 / 3.0).collect();
+    npy::write_npy_f32(&ours, &[2, 3, 4], &data).unwrap();
+    let script = format!(
+        "import numpy as np\n\
+         a = np.load({ours:?})\n\
+         assert a.shape == (2, 3, 4) and a.dtype == np.float32, (a.shape, a.dtype)\n\
+         assert (a.ravel() == np.arange(24, dtype=np.float32) / np.float32(3)).all()\n\
+         x = (np.arange(12, dtype=np.float32) / 7).reshape(3, 4)\n\
+         d = {dir:?}\n\
+         np.save(d + '/f32.npy', x)\n\
+         np.save(d + '/f16.npy', x.astype(np.float16))\n\
+         np.save(d + '/u8.npy', (np.arange(12) * 20).astype(np.uint8).reshape(3, 4))\n\
+         np.save(d + '/y.npy', np.array([0, 3, 9], dtype=np.int64))\n",
+        ours = ours.to_str().unwrap(),
+        dir = dir.path().to_str().unwrap()
+    );
+    let out = std::process::Command::new(&py)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f32s = npy::NpyMatrix::open(&dir.path().join("f32.npy")).unwrap();
+    assert_eq!((f32s.rows, f32s.cols, f32s.dtype), (3, 4, npy::Dtype::F32));
+    let want: Vec<u8> = (0..12)
+        .flat_map(|v| (v as f32 / 7.0).to_le_bytes())
+        .collect();
+    assert_eq!(f32s.rows_bytes(0..3), &want[..]);
+    let f16s = npy::NpyMatrix::open(&dir.path().join("f16.npy")).unwrap();
+    assert_eq!((f16s.dtype, f16s.row_bytes()), (npy::Dtype::F16, 8));
+    // 1/7 in half precision is 0x3092.
+    assert_eq!(&f16s.rows_bytes(0..1)[2..4], &0x3092u16.to_le_bytes());
+    let u8s = npy::NpyMatrix::open(&dir.path().join("u8.npy")).unwrap();
+    assert_eq!(u8s.rows_bytes(2..3), &[160, 180, 200, 220]);
+    assert_eq!(
+        npy::load_labels(&dir.path().join("y.npy")).unwrap(),
+        [0, 3, 9]
+    );
+}

@@ -12,6 +12,7 @@
 
 pub mod dawid_skene;
 pub mod majority;
+pub mod methods;
 pub mod quality;
 pub mod review;
 pub mod wmv;

@@ -2,9 +2,9 @@
 //! run, with GPU stage timings, majority-vote tallies, and the peers (NumPy, ONNX Runtime) when
 //! their venv is set up.
 
-use super::{numbers, plot};
+use super::{checks, numbers, plot};
 use microtask::bench::{self, BenchConfig, BenchReport, PeersConfig};
-use microtask::output::write_atomic;
+use microtask::output::{write_atomic, Outputs};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,14 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if let Some(p) = &a.plot {
+        let mut outs = Outputs::new();
+        outs.output("--plot", p);
+        if let Some(d) = &a.data {
+            checks::data(&mut outs, "--data", d);
+        }
+        outs.check()?;
+    }
     let config = BenchConfig {
         items: a.items,
         software_gpu_items: a.software_gpu_items,

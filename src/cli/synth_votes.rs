@@ -2,6 +2,7 @@
 
 use super::numbers;
 use microtask::data::synth_votes::{generate, CrowdConfig};
+use microtask::output::Outputs;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -43,6 +44,12 @@ pub struct SynthVotesArgs {
 }
 
 pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
+    let mut outs = Outputs::new();
+    outs.output("--out", &args.out);
+    if let Some(g) = &args.gold_out {
+        outs.output("--gold-out", g);
+    }
+    outs.check()?;
     let t = Instant::now();
     let cfg = CrowdConfig {
         spammers: args.spammers,
@@ -55,10 +62,14 @@ pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
         )
     };
     let crowd = generate(&cfg)?;
-    crowd.write_votes(&args.out)?;
-    if let Some(g) = &args.gold_out {
-        crowd.write_gold(g)?;
-    }
+    // The answers and their gold are renamed together.
+    outs.commit(|| {
+        crowd.write_votes(&args.out)?;
+        if let Some(g) = &args.gold_out {
+            crowd.write_gold(g)?;
+        }
+        Ok(())
+    })?;
     println!(
         "wrote {} answers on {} tasks from {} workers ({} classes) to {} in {:.2} s",
         crowd.worker.len(),

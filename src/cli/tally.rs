@@ -2,11 +2,14 @@
 
 use super::numbers;
 use super::values::{BackendArg, MethodArg};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
 use microtask::backend::cpu::CpuBackend;
 use microtask::backend::{select, Backend};
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
+use microtask::job::merge::expand_votes;
+use microtask::output::Outputs;
+use microtask::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,7 +19,8 @@ use std::time::Instant;
 pub struct TallyArgs {
     /// Votes file(s), header `task,worker,label[,confidence]`. Repeat the flag (or list several
     /// files) to merge model votes, crowd answers and answers that came back from review. When a
-    /// worker answered a task more than once, its last answer counts.
+    /// worker answered a task more than once, its last answer counts. A folder of classify
+    /// shards (`classify --shard I/N --out DIR`) reads its part files, checked as `merge` does.
     #[arg(long = "votes", value_name = "FILE", required = true, num_args = 1..)]
     pub votes: Vec<PathBuf>,
 
@@ -100,7 +104,27 @@ fn choose_backend(arg: BackendArg, answers: usize) -> microtask::Result<Box<dyn 
 
 pub fn run(args: TallyArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    let loaded = read_votes(&args.votes)?;
+    // A folder of classify shards stands for its part files, checked as `merge` checks them.
+    let votes_files = expand_votes(&args.votes)?;
+    let mut outs = Outputs::new();
+    for v in &votes_files {
+        outs.input("--votes", v);
+    }
+    if let Some(g) = &args.gold {
+        outs.input("--gold", g);
+    }
+    outs.output("--out", &args.out);
+    for (flag, path) in [
+        ("--workers-out", &args.workers_out),
+        ("--review-out", &args.review_out),
+        ("--posteriors-out", &args.posteriors_out),
+    ] {
+        if let Some(p) = path {
+            outs.output(flag, p);
+        }
+    }
+    outs.check()?;
+    let loaded = read_votes(&votes_files)?;
     let votes = &loaded.table;
     let backend = choose_backend(args.backend, votes.len())?;
     if loaded.duplicates > 0 {
@@ -153,19 +177,23 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         _ => None,
     };
 
-    aggregate::write_labels(&args.out, votes, &agg.labels)?;
-    if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
-        quality::write_workers(path, votes, w)?;
-    }
-    if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
-        review::write_review(path, votes, items)?;
-    }
-    if let Some(path) = &args.posteriors_out {
-        match &agg.posteriors {
-            Some(p) => aggregate::write_posteriors(path, votes, p)?,
-            None => bail!("no posteriors were computed"),
+    // Every output or none: the files are renamed together once all are written.
+    outs.commit(|| {
+        aggregate::write_labels(&args.out, votes, &agg.labels)?;
+        if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
+            quality::write_workers(path, votes, w)?;
         }
-    }
+        if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
+            review::write_review(path, votes, items)?;
+        }
+        if let Some(path) = &args.posteriors_out {
+            match &agg.posteriors {
+                Some(p) => aggregate::write_posteriors(path, votes, p)?,
+                None => return Err(Error::Invalid("no posteriors were computed".into())),
+            }
+        }
+        Ok(())
+    })?;
     let seconds = start.elapsed().as_secs_f64();
 
     if args.json {

@@ -1,7 +1,8 @@
 //! `microtask train`: train an ensemble of softmax workers and save it as safetensors.
 
-use super::{numbers, progress};
+use super::{checks, numbers, progress};
 use anyhow::Context;
+use microtask::output::Outputs;
 use microtask::train::{train_ensemble, TrainConfig};
 use std::path::PathBuf;
 
@@ -36,6 +37,10 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let mut outs = Outputs::new();
+    checks::data(&mut outs, "--data", &a.data);
+    outs.output("--out", &a.out);
+    outs.check()?;
     let opts = microtask::data::ImageOptions {
         channels: a.channels,
         ..Default::default()

@@ -9,7 +9,7 @@ use super::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 const IMAGES_MAGIC: u32 = 2051;
@@ -32,45 +32,132 @@ fn is_gzip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
+/// One gzip member and nothing after it. The decoder checks the member's CRC and length when it
+/// reaches the member's end, so readers must read to the end (see `expect_end`); bytes after the
+/// member (a second member, garbage) are an error there too, never silently ignored.
+struct GzipMember<R: BufRead>(flate2::bufread::GzDecoder<R>);
+
+impl<R: BufRead> Read for GzipMember<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => e,
+            _ => std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("corrupt gzip data: {e}"),
+            ),
+        })?;
+        if n == 0 && !buf.is_empty() && !self.0.get_mut().fill_buf()?.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "bytes after the end of the gzip data (a second gzip member or garbage)",
+            ));
+        }
+        Ok(n)
+    }
+}
+
 fn open(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if is_gzip(path) {
-        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
-        Ok((Box::new(BufReader::with_capacity(1 << 20, gz)), None))
+        let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(1 << 20, file));
+        Ok((
+            Box::new(BufReader::with_capacity(1 << 20, GzipMember(gz))),
+            None,
+        ))
     } else {
         Ok((Box::new(BufReader::with_capacity(1 << 20, file)), Some(len)))
     }
 }
 
-/// Reads exactly `buf.len()` bytes or explains why not (truncated file, corrupt gzip).
-fn read_full(path: &Path, reader: &mut dyn Read, buf: &mut [u8], what: &str) -> Result<()> {
+/// The size a raw IDX file must have, checked before any item is used: a shorter file lacks
+/// items, a longer one holds bytes its header does not account for (either way the header and
+/// the data disagree, and the items cannot be trusted).
+pub fn check_raw_size(path: &Path, header: u64, claims: &str, need: u64, len: u64) -> Result<()> {
+    let what = format!(
+        "the header claims {claims} ({header} + {} bytes = {need} bytes)",
+        need - header
+    );
+    if len < need {
+        return Err(Error::format(
+            path,
+            format!("truncated: {what} but the file has {len} bytes"),
+        ));
+    }
+    if len > need {
+        return Err(Error::format(
+            path,
+            format!(
+                "size mismatch: {what} but the file has {len} bytes ({} too many)",
+                len - need
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// After the last item: the data must end here. Reading to the end is also what makes the gzip
+/// decoder check the CRC and length of what was read.
+fn expect_end(path: &Path, reader: &mut dyn Read, claims: &str) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        return match reader.read(&mut byte) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(Error::format(
+                path,
+                format!("size mismatch: the data goes on after the {claims} its header claims"),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::format(
+                path,
+                "truncated: the gzip data ends before its end marker (CRC and length)",
+            )),
+            Err(e) => Err(read_error(path, e)),
+        };
+    }
+}
+
+/// Reads exactly `buf.len()` bytes or explains why not: `truncated()` says what was cut short
+/// when the data ends early; a corrupt gzip stream says so.
+fn read_full(
+    path: &Path,
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    truncated: impl Fn() -> String,
+) -> Result<()> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
-            Ok(0) => {
-                return Err(Error::format(
-                    path,
-                    format!("truncated: the file ends inside the {what}"),
-                ))
-            }
+            Ok(0) => return Err(Error::format(path, truncated())),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(Error::format(
-                    path,
-                    format!("truncated: the file ends inside the {what}"),
-                ))
+                return Err(Error::format(path, truncated()))
             }
-            Err(e) => return Err(Error::format(path, format!("cannot read: {e}"))),
+            Err(e) => return Err(read_error(path, e)),
         }
     }
     Ok(())
 }
 
+/// A failed read: bad data (a corrupt gzip stream) says what is wrong; anything else is the
+/// system's error.
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        Error::format(path, e.to_string())
+    } else {
+        Error::format(path, format!("cannot read: {e}"))
+    }
+}
+
+/// The message for data that ends inside `what`.
+fn ends_inside(what: &str) -> impl Fn() -> String + '_ {
+    move || format!("truncated: the file ends inside the {what}")
+}
+
 fn read_u32s<const N: usize>(path: &Path, reader: &mut dyn Read) -> Result<[u32; N]> {
     let mut raw = [0u8; 16];
-    read_full(path, reader, &mut raw[..4 * N], "header")?;
+    read_full(path, reader, &mut raw[..4 * N], ends_inside("header"))?;
     let mut out = [0u32; N];
     for (i, v) in out.iter_mut().enumerate() {
         *v = u32::from_be_bytes([raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]]);
@@ -97,14 +184,8 @@ impl IdxImages {
         }
         if let Some(len) = file_len {
             let need = 16 + count as u64 * (height * width) as u64;
-            if len < need {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "truncated: the header claims {count} images of {height}x{width} ({need} bytes) but the file has {len} bytes"
-                    ),
-                ));
-            }
+            let claims = format!("{count} images of {height}x{width}");
+            check_raw_size(path, 16, &claims, need, len)?;
         }
         Ok(IdxImages {
             path: path.to_path_buf(),
@@ -138,31 +219,24 @@ impl IdxImages {
     pub(crate) fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
         let d = self.features();
         let n = (out.len() / d).min(self.remaining());
-        read_full(
-            &self.path,
-            &mut *self.reader,
-            &mut out[..n * d],
-            "image data",
-        )
-        .map_err(|e| match e {
-            Error::Format { path, .. } => Error::format(
-                path,
-                format!(
-                    "truncated: the header claims {} images but the data ends before image {}",
-                    self.count,
-                    self.read + n
-                ),
-            ),
-            other => other,
+        let (count, end) = (self.count, self.read + n);
+        read_full(&self.path, &mut *self.reader, &mut out[..n * d], || {
+            format!(
+                "truncated: the header claims {count} images but the data ends before image {end}"
+            )
         })?;
         self.read += n;
+        if n > 0 && self.remaining() == 0 {
+            let claims = format!("{} images", self.count);
+            expect_end(&self.path, &mut *self.reader, &claims)?;
+        }
         Ok(n)
     }
 }
 
 /// The name of the labels file that belongs beside an images file:
 /// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`.
-fn labels_name_for(images: &Path) -> Option<PathBuf> {
+pub fn labels_name_for(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_str()?;
     let (base, gz) = match name.strip_suffix(".gz") {
         Some(base) => (base, ".gz"),
@@ -173,7 +247,7 @@ fn labels_name_for(images: &Path) -> Option<PathBuf> {
 }
 
 /// The labels file beside an images file, if there is one (compressed or not).
-pub(crate) fn labels_path_for(images: &Path) -> Option<PathBuf> {
+pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
     let named = labels_name_for(images)?;
     let other = match named.to_str()?.strip_suffix(".gz") {
         Some(raw) => PathBuf::from(raw),
@@ -193,21 +267,23 @@ pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
         ));
     }
     let count = count as usize;
+    let claims = format!("{count} labels");
     if let Some(len) = file_len {
-        if len < 8 + count as u64 {
-            return Err(Error::format(
-                path,
-                format!("truncated: the header claims {count} labels but the file has {len} bytes"),
-            ));
-        }
+        check_raw_size(path, 8, &claims, 8 + count as u64, len)?;
     }
     let mut labels = Vec::new();
     while labels.len() < count {
         let n = (count - labels.len()).min(READ_AHEAD);
         let start = labels.len();
         labels.resize(start + n, 0);
-        read_full(path, &mut *reader, &mut labels[start..], "label data")?;
+        read_full(
+            path,
+            &mut *reader,
+            &mut labels[start..],
+            ends_inside("label data"),
+        )?;
     }
+    expect_end(path, &mut *reader, &claims)?;
     Ok(labels)
 }
 

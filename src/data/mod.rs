@@ -4,6 +4,7 @@ pub mod idx;
 pub mod images;
 #[cfg(unix)]
 pub mod mapped;
+pub mod npy;
 pub mod stream;
 pub mod synth;
 pub mod synth_votes;

@@ -213,6 +213,33 @@ impl ItemStream {
         }
     }
 
+    /// Moves forward to item `item` (where a shard or a resumed run starts). Mapped, in-memory
+    /// and synthetic items are reached at once; a compressed file is read and dropped up to it.
+    pub fn seek(&mut self, item: usize) -> Result<()> {
+        let item = item.min(self.len);
+        if item < self.pos {
+            return Err(Error::Invalid(format!(
+                "{}: cannot go back from item {} to {item}",
+                self.name, self.pos
+            )));
+        }
+        if let Source::Idx(reader) = &mut self.source {
+            let mut scratch = Vec::new();
+            let mut left = item - self.pos;
+            while left > 0 {
+                let n = left.min(4096);
+                scratch.resize(n * reader.features(), 0);
+                let read = reader.read_into(&mut scratch)?;
+                if read == 0 {
+                    break;
+                }
+                left -= read;
+            }
+        }
+        self.pos = item;
+        Ok(())
+    }
+
     /// The next chunk of at most `max_items` items, or `None` at the end.
     pub fn next_chunk(&mut self, max_items: usize) -> Result<Option<Chunk>> {
         self.next_chunk_into(max_items, Vec::new())

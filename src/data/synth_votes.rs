@@ -259,22 +259,6 @@ pub fn generate(cfg: &CrowdConfig) -> Result<SynthCrowd> {
     })
 }
 
-/// Appends the decimal digits of `v`.
-#[inline]
-pub fn push_uint(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
-}
-
 impl SynthCrowd {
     pub fn per_task(&self) -> usize {
         self.worker.len() / self.truth.len().max(1)
@@ -284,11 +268,12 @@ impl SynthCrowd {
     pub fn write_votes(&self, path: &Path) -> Result<()> {
         let k = self.per_task();
         write_rows(path, "task,worker,label\n", self.worker.len(), |i, buf| {
-            push_uint(buf, (i / k.max(1)) as u64);
+            let mut num = itoa::Buffer::new();
+            buf.extend_from_slice(num.format(i / k.max(1)).as_bytes());
             buf.extend_from_slice(b",w");
-            push_uint(buf, self.worker[i] as u64);
+            buf.extend_from_slice(num.format(self.worker[i]).as_bytes());
             buf.push(b',');
-            push_uint(buf, self.label[i] as u64);
+            buf.extend_from_slice(num.format(self.label[i]).as_bytes());
             buf.push(b'\n');
         })
     }
@@ -296,9 +281,10 @@ impl SynthCrowd {
     /// Writes `task,label` (every task's true class) atomically.
     pub fn write_gold(&self, path: &Path) -> Result<()> {
         write_rows(path, "task,label\n", self.truth.len(), |t, buf| {
-            push_uint(buf, t as u64);
+            let mut num = itoa::Buffer::new();
+            buf.extend_from_slice(num.format(t).as_bytes());
             buf.push(b',');
-            push_uint(buf, self.truth[t] as u64);
+            buf.extend_from_slice(num.format(self.truth[t]).as_bytes());
             buf.push(b'\n');
         })
     }
@@ -353,15 +339,5 @@ mod tests {
             assert_eq!(ws, vec![0, 1, 2, 3, 4]);
         }
         assert!(generate(&CrowdConfig::new(10, 3, 5, 3, 1)).is_err());
-    }
-
-    #[test]
-    fn uint_digits() {
-        let mut b = Vec::new();
-        for v in [0u64, 7, 10, 12345, u64::MAX] {
-            b.clear();
-            push_uint(&mut b, v);
-            assert_eq!(String::from_utf8(b.clone()).unwrap(), v.to_string());
-        }
     }
 }
