@@ -626,3 +626,33 @@ fn votes_joined_with_cat_are_refused_naming_the_second_header_line() {
     assert_clean_failure(&o, &["ab.csv:4", "second header line"]);
     assert!(!out.exists());
 }
+
+#[test]
+fn probabilities_are_written_by_whole_runs_only() {
+    let dir = tempdir();
+    let probs = dir.path().join("p.npy");
+    let o = classify(&[
+        "--data",
+        "synth:10",
+        "--shard",
+        "0/2",
+        "--out",
+        dir.path().join("parts").to_str().unwrap(),
+        "--probs-out",
+        probs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--probs-out"), "{}", stderr(&o));
+    assert!(!probs.exists());
+    // The same file for votes and probabilities: refused before any work.
+    let o = classify(&[
+        "--data",
+        "synth:10",
+        "--out",
+        probs.to_str().unwrap(),
+        "--probs-out",
+        probs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!probs.exists());
+}
