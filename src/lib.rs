@@ -13,6 +13,7 @@ pub mod job;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod probs;
 pub mod task;
 pub mod train;
 

@@ -3,7 +3,7 @@
 //! their venv is set up.
 
 use super::values::DtypeArg;
-use super::{checks, plot};
+use super::{checks, numbers, plot};
 use microtask::bench::{self, BenchConfig, BenchReport, PeersConfig};
 use microtask::output::{write_atomic, Outputs};
 use std::path::PathBuf;
@@ -11,17 +11,17 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Items to classify per backend (MNIST test images tiled to this count, as peers.py does).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = numbers::at_least_one)]
     pub items: usize,
     /// Items for the GPU runs on a software adapter (lavapipe is a CPU: it is slow). A hardware
     /// GPU gets --items.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 400_000, value_parser = numbers::at_least_one)]
     pub software_gpu_items: usize,
     /// Workers in the (random) ensemble.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = numbers::at_least_one)]
     pub workers: usize,
     /// Timed runs per figure (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = numbers::at_least_one)]
     pub reps: usize,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]

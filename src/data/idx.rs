@@ -315,8 +315,12 @@ pub(crate) fn load_images(path: &Path) -> Result<Dataset> {
         source: path.display().to_string(),
         height: reader.height,
         width: reader.width,
+        channels: 1,
         pixels,
         labels,
+        ids: None,
+        class_names: Vec::new(),
+        unlabelled: None,
     })
 }
 
