@@ -15,6 +15,7 @@ reads them; nothing else changes.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,12 @@ class ClassifierActor:
 def classify_shards(model: str, shards: str, actors: int = 2, batch_size: int = 8192, backend: str = "auto"):
     """The Ray Dataset of predictions, one row per item, in shard order."""
     import ray
+    import ray.cloudpickle
 
+    if __name__ != "__main__":
+        # Imported (as the test does): ship this module's classes to the workers by value, so
+        # they need not find this file on their path.
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     files = sorted(str(p) for p in Path(shards).glob("*.npy"))
     if not files:
         raise ValueError(f"no .npy shards in {shards}")
@@ -54,7 +60,7 @@ def classify_shards(model: str, shards: str, actors: int = 2, batch_size: int = 
         fn_constructor_kwargs={"model_path": model, "backend": backend},
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
     )
 
 
@@ -71,7 +77,7 @@ def main(argv=None):
     import ray
 
     ray.init(ignore_reinit_error=True)
-    ds = classify_shards(a.model, a.shards, a.actors, a.batch_size, a.backend)
+    ds = classify_shards(a.model, a.shards, a.actors, a.batch_size, a.backend).materialize()
     ds.drop_columns(["votes"]).write_parquet(a.out)
     print(f"classified {ds.count()} items -> {a.out}")
 

@@ -11,7 +11,7 @@ from conftest import need
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 
-def test_ray_map_batches_over_npy_shards(tmp_path):
+def test_ray_map_batches_over_npy_shards(tmp_path, monkeypatch):
     ray = need("ray", "the scale-out example runs on Ray Data")
     need("pyarrow", "Ray Data's blocks")
     import ray_classify
@@ -25,7 +25,11 @@ def test_ray_map_batches_over_npy_shards(tmp_path):
     for i, p in enumerate(parts):
         np.save(shards / f"part-{i:03d}.npy", p)
 
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    # Ray's workers put the driver's working directory on their path: away from python/, whose
+    # microtask/ source folder (without the built engine) would shadow the installed wheel.
+    monkeypatch.chdir(tmp_path)
+    # Logical CPUs: the read tasks need one besides the two actors' (else Ray Data waits forever).
+    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
     try:
         ds = ray_classify.classify_shards(str(model), str(shards), actors=2, batch_size=512, backend="cpu")
         rows = ds.to_pandas()
