@@ -24,6 +24,8 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 step "installing the test peers"
 # scikit-learn < 1.6: crowd-kit 1.4.2's Wawa breaks on 1.6 (see shared/data/README.md).
 "${pip[@]}" pytest numpy pandas pyarrow "scikit-learn<1.6" crowd-kit "ray[data]"
+step "cargo fmt and clippy on the extension crate"
+(cd "$here" && cargo fmt --check && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target} cargo clippy --release -q -- -D warnings)
 step "building and installing the wheel (pip install ./python)"
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target} "${pip[@]}" --force-reinstall --no-deps "$here"
 "$venv/bin/python" -c 'import microtask; print("python: microtask", microtask.__version__, "imported")'

@@ -139,7 +139,11 @@ fn fit(
     let labels_of = |a: &agg::Aggregate| a.labels.iter().map(|l| l.label).collect();
     match method {
         "mv" | "wawa" => {
-            let m = if method == "mv" { Method::Mv } else { Method::Wmv };
+            let m = if method == "mv" {
+                Method::Mv
+            } else {
+                Method::Wmv
+            };
             let a = agg::aggregate(
                 table,
                 gold,
@@ -166,8 +170,7 @@ fn fit(
             let ds = DsOptions {
                 max_iters: option(opts, "n_iter", 100.0)? as usize,
                 tol: option(opts, "tol", DsOptions::default().tol)?,
-                smoothing: option(opts, "smoothing", DsOptions::default().smoothing as f64)?
-                    as f32,
+                smoothing: option(opts, "smoothing", DsOptions::default().smoothing as f64)? as f32,
             };
             let a = agg::aggregate(
                 table,

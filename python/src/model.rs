@@ -19,6 +19,9 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Per item and worker: the voted class and its probability.
+type Votes<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>);
+
 /// An ensemble of softmax workers loaded from a `.safetensors` file (as `microtask train`
 /// writes), with the backend that classifies on it.
 #[pyclass(module = "microtask", frozen)]
@@ -140,11 +143,7 @@ impl Model {
 
     /// Every worker's vote per row of `x`: `(labels, confidence)`, each `(n, workers)`; the
     /// confidence is the vote's softmax probability.
-    fn predict_votes<'py>(
-        &self,
-        py: Python<'py>,
-        x: &Bound<'py, PyAny>,
-    ) -> PyResult<(Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>)> {
+    fn predict_votes<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Votes<'py>> {
         let (view, n) = self.rows(x)?;
         let items = items_of(&view);
         let (e, b) = (self.ensemble.clone(), self.backend.clone());

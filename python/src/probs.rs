@@ -56,24 +56,3 @@ fn softmax(z: &mut [f32], bias: &[f32]) {
     let inv = 1.0 / sum;
     z.iter_mut().for_each(|v| *v *= inv);
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_sum_to_one_and_argmax_is_the_top_logit() {
-        let mut m = Ensemble::zeros(2, 3, 1, 4);
-        for (i, w) in m.weight.iter_mut().enumerate() {
-            *w = (i as f32 * 0.37).sin();
-        }
-        m.bias = vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.5];
-        let items: Vec<u8> = (0..4 * 300).map(|i| (i * 7 % 256) as u8).collect();
-        let p = probabilities(&m, &items);
-        assert_eq!(p.len(), 300 * 2 * 3);
-        for row in p.chunks_exact(3) {
-            let s: f32 = row.iter().sum();
-            assert!((s - 1.0).abs() < 1e-5, "{s}");
-        }
-    }
-}
