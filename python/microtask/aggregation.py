@@ -24,7 +24,17 @@ import pandas as pd
 
 from ._frame import Frame
 
-__all__ = ["MajorityVote", "Wawa", "DawidSkene", "available_methods"]
+__all__ = [
+    "MajorityVote",
+    "Wawa",
+    "DawidSkene",
+    "OneCoinDawidSkene",
+    "GLAD",
+    "MACE",
+    "ZeroBasedSkill",
+    "KOS",
+    "available_methods",
+]
 
 
 def available_methods() -> list:
@@ -64,10 +74,17 @@ class _Aggregator:
 
     # shared
 
-    def _fit(self, data: pd.DataFrame, true_labels=None):
+    def _fit(self, data: pd.DataFrame):
+        method = self._method
+        if method not in available_methods():
+            raise NotImplementedError(
+                f"{type(self).__name__} needs the engine method {method!r}, which this build lacks "
+                f"(it has {available_methods()})"
+            )
         frame = Frame(data)
-        gold = None if true_labels is None else frame.gold_codes(true_labels)
-        result = frame.run(self._method, self._options(), gold, self.backend)
+        return self._set(frame, frame.run(method, self._options(), None, self.backend))
+
+    def _set(self, frame: Frame, result: dict):
         self.labels_ = frame.labels(result["labels"])
         self.probas_ = frame.probas(result["posteriors"], self._probas_columns_name)
         self._attributes(frame, result)
@@ -188,37 +205,188 @@ class DawidSkene(_Aggregator):
     ``errors_`` (rows ``(worker, label)`` for each answer a worker gave, columns the true classes:
     P(worker answers label | true class)), ``loss_history_``.
 
-    Today this runs the library's Dawid-Skene: crowd-kit's start (vote shares) and its stopping
-    rule (gain per answer below ``tol``), with a small smoothing of the confusion counts
-    (``smoothing``, 0.1); crowd-kit's exact variant (no smoothing) comes with the methods module.
-    ``fit(data, true_labels)`` clamps the tasks with a known label, as crowd-kit does.
+    With the engine's methods module (``"ds_crowdkit"`` in :func:`available_methods`) this is
+    crowd-kit's exact Dawid-Skene. Otherwise, and whenever ``smoothing`` is given or
+    ``fit(data, true_labels)`` clamps known tasks, it is the library's Dawid-Skene: crowd-kit's
+    start (vote shares) and stopping rule (gain per answer below ``tol``), with a pseudo-count
+    ``smoothing`` (default 0.1) on the confusion counts.
     """
 
-    _method = "ds"
     _params = ("n_iter", "tol")
     priors_: Optional[pd.Series] = None
     errors_: Optional[pd.DataFrame] = None
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.1, backend: str = "cpu"):
+    def __init__(self, n_iter: int = 100, tol: float = 1e-5, smoothing: Optional[float] = None, backend: str = "cpu"):
         super().__init__(backend)
         self.n_iter = n_iter
         self.tol = tol
         self.smoothing = smoothing
 
+    def _engine_method(self, true_labels=None) -> str:
+        if self.smoothing is None and true_labels is None and "ds_crowdkit" in available_methods():
+            return "ds_crowdkit"
+        return "ds"
+
+    @property
+    def _method(self) -> str:  # type: ignore[override]
+        return self._engine_method()
+
     def _options(self):
-        return {"n_iter": self.n_iter, "tol": self.tol, "smoothing": self.smoothing}
+        opts = {"n_iter": self.n_iter, "tol": self.tol}
+        if self.smoothing is not None:
+            opts["smoothing"] = self.smoothing
+        return opts
 
     def _attributes(self, frame, result):
         self.priors_ = frame.by_class(result["priors"], "prior")
         self.errors_ = frame.errors(result["errors"])
-        self.loss_history_ = [] if result["objective"] is None else [result["objective"]]
+        self.loss_history_ = _history(result)
         self.n_iter_ = result["iterations"]
 
     def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> "DawidSkene":
-        return self._fit(data, true_labels)
+        if true_labels is None:
+            return self._fit(data)
+        frame = Frame(data)
+        result = frame.run("ds", self._options(), frame.gold_codes(true_labels), self.backend)
+        return self._set(frame, result)
 
     def fit_predict(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.Series:
         return self.fit(data, true_labels).labels_
 
     def fit_predict_proba(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.DataFrame:
         return self.fit(data, true_labels).probas_
+
+
+def _history(result: dict) -> list:
+    """``loss_history_``: the method's objective per iteration (the last one when the engine
+    keeps only that)."""
+    if "loss_history" in result:
+        return [float(v) for v in result["loss_history"]]
+    return [] if result["objective"] is None else [float(result["objective"])]
+
+
+# The methods of the engine's methods module. Each needs that module in the build
+# (available_methods()); without it, fit raises NotImplementedError naming what is there.
+
+
+class OneCoinDawidSkene(_Aggregator):
+    """Dawid-Skene with one skill per worker (crowd-kit's ``OneCoinDawidSkene``).
+
+    Attributes: ``labels_``, ``probas_``, ``priors_``, ``skills_``, ``errors_`` (from the
+    skills), ``loss_history_``."""
+
+    _method = "onecoin"
+    _params = ("n_iter", "tol")
+
+    def __init__(self, n_iter: int = 100, tol: float = 1e-5, backend: str = "cpu"):
+        super().__init__(backend)
+        self.n_iter, self.tol = n_iter, tol
+
+    def _options(self):
+        return {"n_iter": self.n_iter, "tol": self.tol}
+
+    def _attributes(self, frame, result):
+        skills = result["skills"]
+        c = len(frame.classes)
+        # One coin: the true class with the skill, any other with the rest split evenly.
+        off = (1.0 - skills) / max(c - 1, 1)
+        errors = np.repeat(off[:, None, None], c, axis=1).repeat(c, axis=2)
+        idx = np.arange(c)
+        errors[:, idx, idx] = skills[:, None]
+        self.priors_ = frame.by_class(result["priors"], "prior")
+        self.skills_ = frame.by_worker(skills, "skill")
+        self.errors_ = frame.errors(errors)
+        self.loss_history_ = _history(result)
+
+
+class GLAD(_Aggregator):
+    """GLAD: worker skill ``alphas_`` and task difficulty ``betas_`` (crowd-kit's ``GLAD``)."""
+
+    _method = "glad"
+    _params = ("n_iter", "tol", "m_step_max_iter", "m_step_tol")
+    _probas_columns_name = "variable"
+
+    def __init__(self, n_iter: int = 100, tol: float = 1e-5, silent: bool = True, labels_priors=None,
+                 alphas_priors_mean=None, betas_priors_mean=None, m_step_max_iter: int = 25,
+                 m_step_tol: float = 1e-2, backend: str = "cpu"):
+        super().__init__(backend)
+        if labels_priors is not None or alphas_priors_mean is not None or betas_priors_mean is not None:
+            raise NotImplementedError("GLAD with custom priors is not supported yet")
+        self.n_iter, self.tol, self.silent = n_iter, tol, silent
+        self.m_step_max_iter, self.m_step_tol = m_step_max_iter, m_step_tol
+
+    def _options(self):
+        return {"n_iter": self.n_iter, "tol": self.tol, "m_step_max_iter": self.m_step_max_iter,
+                "m_step_tol": self.m_step_tol}
+
+    def _attributes(self, frame, result):
+        self.alphas_ = frame.by_worker(result["alphas"], "alpha")
+        self.betas_ = frame.by_task(result["betas"], "beta")
+        c = len(frame.classes)
+        self.priors_ = pd.Series(np.full(c, 1.0 / c), index=frame.classes.rename(None))
+        self.loss_history_ = _history(result)
+
+
+class MACE(_Aggregator):
+    """MACE: each worker knows or spams (crowd-kit's ``MACE``, variational).
+
+    Attributes: ``labels_``, ``probas_``, ``spamming_`` (workers x 2), ``thetas_`` (workers x
+    classes)."""
+
+    _method = "mace"
+    _params = ("n_restarts", "n_iter", "method", "smoothing", "default_noise", "alpha", "beta", "random_state")
+    _probas_columns_name = None
+
+    def __init__(self, n_restarts: int = 10, n_iter: int = 50, method: str = "vb", smoothing: float = 0.1,
+                 default_noise: float = 0.5, alpha: float = 0.5, beta: float = 0.5, random_state: int = 0,
+                 verbose: int = 0, backend: str = "cpu"):
+        super().__init__(backend)
+        if method != "vb":
+            raise NotImplementedError(f"MACE method {method!r}: only 'vb' is supported")
+        self.n_restarts, self.n_iter, self.method, self.smoothing = n_restarts, n_iter, method, smoothing
+        self.default_noise, self.alpha, self.beta = default_noise, alpha, beta
+        self.random_state, self.verbose = random_state, verbose
+
+    def _options(self):
+        return {k: getattr(self, k) for k in
+                ("n_restarts", "n_iter", "smoothing", "default_noise", "alpha", "beta", "random_state")}
+
+    def _attributes(self, frame, result):
+        self.spamming_ = result["spamming"]
+        self.thetas_ = result["thetas"]
+
+
+class ZeroBasedSkill(_Aggregator):
+    """Weighted majority vote with skills learned by gradient steps (crowd-kit's
+    ``ZeroBasedSkill``). Attributes: ``labels_``, ``probas_``, ``skills_``."""
+
+    _method = "zbs"
+    _params = ("n_iter", "lr_init", "lr_steps_to_reduce", "lr_reduce_factor", "eps")
+
+    def __init__(self, n_iter: int = 100, lr_init: float = 1.0, lr_steps_to_reduce: int = 20,
+                 lr_reduce_factor: float = 0.5, eps: float = 1e-5, backend: str = "cpu"):
+        super().__init__(backend)
+        self.n_iter, self.lr_init, self.lr_steps_to_reduce = n_iter, lr_init, lr_steps_to_reduce
+        self.lr_reduce_factor, self.eps = lr_reduce_factor, eps
+
+    def _options(self):
+        return {k: getattr(self, k) for k in self._params}
+
+    def _attributes(self, frame, result):
+        self.skills_ = frame.by_worker(result["skills"], "skill")
+
+
+class KOS(_Aggregator):
+    """Karger-Oh-Shah message passing, two classes (crowd-kit's ``KOS``). Attribute: ``labels_``."""
+
+    _method = "kos"
+    _params = ("n_iter", "random_state")
+
+    def __init__(self, n_iter: int = 100, random_state: int = 0, backend: str = "cpu"):
+        super().__init__(backend)
+        self.n_iter, self.random_state = n_iter, random_state
+
+    def _options(self):
+        return {"n_iter": self.n_iter, "random_state": self.random_state}
+
+    # crowd-kit's KOS has labels_ only; probas_ (the messages' hard decisions) is an extra.

@@ -16,25 +16,28 @@ use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The methods [`aggregate`] runs, by the names `microtask.aggregation` uses.
+/// The library's own methods, by the names `microtask.aggregation` uses.
 const METHODS: &[&str] = &["mv", "wawa", "ds"];
 
 /// The names of the methods this build can run.
 #[pyfunction]
 pub fn methods() -> Vec<&'static str> {
-    METHODS.to_vec()
+    let mut all = METHODS.to_vec();
+    #[cfg(feature = "methods")]
+    all.extend_from_slice(crate::methods::NAMES);
+    all
 }
 
 /// What a method returns: posteriors and its own parameters, each a flat array with its shape.
-struct Fitted {
+pub(crate) struct Fitted {
     /// `tasks * classes`, row-major.
-    posteriors: Vec<f64>,
+    pub posteriors: Vec<f64>,
     /// One class per task (the method's own labels, with its tie rule).
-    labels: Vec<u32>,
-    iterations: usize,
+    pub labels: Vec<u32>,
+    pub iterations: usize,
     /// Log-likelihood, ELBO or the method's own objective, when it has one.
-    objective: Option<f64>,
-    params: Vec<(&'static str, Vec<f64>, Vec<usize>)>,
+    pub objective: Option<f64>,
+    pub params: Vec<(&'static str, Vec<f64>, Vec<usize>)>,
 }
 
 /// Aggregates answers given as dense codes: answer `i` is worker `worker[i]`'s class `label[i]`
@@ -56,9 +59,10 @@ pub fn aggregate_codes<'py>(
     options: Option<HashMap<String, f64>>,
     backend: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if !METHODS.contains(&method) {
+    if !methods().contains(&method) {
         return Err(invalid(format!(
-            "unknown method {method:?}; this build has {METHODS:?}"
+            "unknown method {method:?}; this build has {:?}",
+            methods()
         )));
     }
     let n = task.len();
@@ -126,7 +130,7 @@ pub fn aggregate_codes<'py>(
     Ok(out)
 }
 
-/// Runs `method` (one of [`METHODS`]) on the library.
+/// Runs `method` (one of [`methods`]) on the library.
 fn fit(
     method: &str,
     table: &VoteTable,
@@ -134,6 +138,17 @@ fn fit(
     opts: &HashMap<String, f64>,
     backend: &dyn Backend,
 ) -> microtask::Result<Fitted> {
+    #[cfg(feature = "methods")]
+    if crate::methods::NAMES.contains(&method) {
+        if gold.is_some() {
+            return Err(microtask::Error::Invalid(format!(
+                "{method} takes no true labels"
+            )));
+        }
+        if let Some(f) = crate::methods::fit(method, table, opts)? {
+            return Ok(f);
+        }
+    }
     let (t, w, c) = (table.n_tasks(), table.n_workers(), table.n_classes());
     let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let labels_of = |a: &agg::Aggregate| a.labels.iter().map(|l| l.label).collect();
@@ -203,7 +218,11 @@ fn fit(
 }
 
 /// A numeric option by name, `default` when absent; it must be finite and not negative.
-fn option(opts: &HashMap<String, f64>, name: &str, default: f64) -> microtask::Result<f64> {
+pub(crate) fn option(
+    opts: &HashMap<String, f64>,
+    name: &str,
+    default: f64,
+) -> microtask::Result<f64> {
     match opts.get(name) {
         None => Ok(default),
         Some(&v) if v.is_finite() && v >= 0.0 => Ok(v),

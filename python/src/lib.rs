@@ -7,6 +7,8 @@
 
 mod aggregation;
 mod engine;
+#[cfg(feature = "methods")]
+mod methods;
 mod model;
 mod probs;
 
