@@ -22,11 +22,14 @@ const METHODS: &[&str] = &["mv", "wawa", "ds"];
 /// The names of the methods this build can run.
 #[pyfunction]
 pub fn methods() -> Vec<&'static str> {
-    let mut all = METHODS.to_vec();
-    #[cfg(feature = "methods")]
-    all.extend_from_slice(crate::methods::NAMES);
-    all
+    [METHODS, MORE].concat()
 }
+
+/// The methods module's, when this build has it.
+#[cfg(feature = "methods")]
+const MORE: &[&str] = crate::methods::NAMES;
+#[cfg(not(feature = "methods"))]
+const MORE: &[&str] = &[];
 
 /// What a method returns: posteriors and its own parameters, each a flat array with its shape.
 pub(crate) struct Fitted {
