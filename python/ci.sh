@@ -32,6 +32,7 @@ CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target} "${pip[@]}" --force-reinstall
 step "pytest"
 cd "$here"
 status=0
-"$venv/bin/pytest" -q -rs -s tests  # not `python -m`: ./microtask would shadow the wheel || status=$?
+# Not `python -m pytest`: ./microtask would shadow the installed wheel.
+"$venv/bin/pytest" -q -rs -s tests || status=$?
 step "done, exit $status"
 exit $status

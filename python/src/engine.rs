@@ -12,12 +12,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match &e {
-        Error::Io { source, .. } => match source.kind() {
+        Error::Io { cause, .. } => match cause.kind() {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
             _ => PyOSError::new_err(msg),
         },
-        Error::Format { .. } | Error::Row { .. } | Error::Invalid(_) => PyValueError::new_err(msg),
+        Error::Format { .. } | Error::Row { .. } | Error::Invalid(_) | Error::Usage(_) => {
+            PyValueError::new_err(msg)
+        }
+        Error::Interrupted(_) => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         Error::Gpu(_) => PyRuntimeError::new_err(msg),
     }
 }

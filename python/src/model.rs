@@ -278,6 +278,10 @@ pub fn train(
                 width: w,
                 pixels: items_of(&x).into_owned(),
                 labels: Some(y.as_array().iter().copied().collect()),
+                channels: 1,
+                ids: None,
+                class_names: Vec::new(),
+                unlabelled: None,
             })
         }
         _ => {
