@@ -171,6 +171,10 @@ mod tests {
             Items::F32(&v)
         );
         // One byte off: not 4-aligned, so copied.
+        #[expect(
+            clippy::useless_vec,
+            reason = "a heap buffer is 4-aligned, so [1..] is not"
+        )]
         let mut shifted = vec![0u8; 13];
         shifted[1..].copy_from_slice(bytes);
         let mut spare = Vec::new();
