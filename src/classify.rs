@@ -238,7 +238,8 @@ impl ClassifyJob<'_> {
                     }
                 };
                 let t = Instant::now();
-                let mut pred = Predictions::with_capacity(chunk_len(&chunk, model, value_size), model.workers);
+                let mut pred =
+                    Predictions::with_capacity(chunk_len(&chunk, model, value_size), model.workers);
                 let classified = Items::from_bytes(value_size, &chunk.pixels, &mut spare)
                     .and_then(|items| self.backend.classify_items(model, items, &mut pred));
                 if let Err(e) = classified {

@@ -50,7 +50,10 @@ fn random_features(n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<u16>) {
     let f: Vec<f32> = (0..n * d)
         .map(|_| (0..4).map(|_| rng.range(-1.7, 1.7)).sum::<f32>() / 2.0)
         .collect();
-    let h = f.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    let h = f
+        .iter()
+        .map(|&v| half::f16::from_f32(v).to_bits())
+        .collect();
     (f, h)
 }
 
@@ -136,8 +139,13 @@ fn f16_and_f32_features_match_the_cpu_on_both_kernels() {
     let mut near_ties = 0;
     let mut votes = 0;
     // D = 512 and 768 as embeddings are; odd widths pad a half word; 1030 spans KBLOCK folds.
-    for (workers, classes, d) in [(1, 10, 512), (5, 10, 768), (3, 7, 33), (2, 13, 1030), (1, 2, 1)]
-    {
+    for (workers, classes, d) in [
+        (1, 10, 512),
+        (5, 10, 768),
+        (3, 7, 33),
+        (2, 13, 1030),
+        (1, 2, 1),
+    ] {
         let model = random_model(workers, classes, d, d as u64);
         for n in [1usize, 63, 65, 700] {
             let (f, h) = random_features(n, d, (n * d) as u64);

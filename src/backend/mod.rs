@@ -69,8 +69,12 @@ pub trait Backend: Send + Sync {
     /// Scores `items` (`n * model.features()` values: u8 pixels, scaled by 1/255, or f16/f32
     /// features, as given) with every worker of `model`, appending `n * model.workers` votes to
     /// `out`.
-    fn classify_items(&self, model: &Ensemble, items: Items<'_>, out: &mut Predictions)
-        -> Result<()>;
+    fn classify_items(
+        &self,
+        model: &Ensemble,
+        items: Items<'_>,
+        out: &mut Predictions,
+    ) -> Result<()>;
 
     /// [`Backend::classify_items`] on u8 pixels.
     fn classify(&self, model: &Ensemble, items: &[u8], out: &mut Predictions) -> Result<()> {

@@ -135,7 +135,14 @@ pub fn run(cfg: &BenchConfig, say: &dyn Fn(&str)) -> Result<BenchReport> {
     };
 
     let sweep = if cfg.sweep {
-        sweep(cpu.as_ref(), gpu.as_ref(), model, items, gpu_items, cfg.reps)?
+        sweep(
+            cpu.as_ref(),
+            gpu.as_ref(),
+            model,
+            items,
+            gpu_items,
+            cfg.reps,
+        )?
     } else {
         Vec::new()
     };

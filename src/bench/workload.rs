@@ -218,7 +218,10 @@ mod tests {
             if let Items::F32(v) = items {
                 let mean = v.iter().sum::<f32>() / v.len() as f32;
                 let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32;
-                assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+                assert!(
+                    mean.abs() < 0.05 && (var - 1.0).abs() < 0.05,
+                    "{mean} {var}"
+                );
             }
         }
     }

@@ -98,7 +98,11 @@ fn print_table(r: &BenchReport) {
     let cpu = r.backends[0].items_per_s;
     let best_peer = r.peers.iter().map(|p| p.items_per_s).fold(0.0, f64::max);
     let bound = r.read_bound.items_per_s;
-    let kind = if r.dtype == "u8" { "pixels" } else { "features" };
+    let kind = if r.dtype == "u8" {
+        "pixels"
+    } else {
+        "features"
+    };
     println!(
         "classify: {} workers x 10 classes, {} {} {kind} per item, {} threads; items from {}",
         r.workers, r.features, r.dtype, r.threads, r.source

@@ -61,7 +61,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         (model, m.rows, a.data.clone())
     } else {
         if a.labels.is_some() {
-            anyhow::bail!("--labels is for .npy data; {} carries its own labels", a.data);
+            anyhow::bail!(
+                "--labels is for .npy data; {} carries its own labels",
+                a.data
+            );
         }
         let set = microtask::data::load(&a.data)?;
         let bar = progress::bar((set.len() * a.epochs) as u64, "train");

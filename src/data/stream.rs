@@ -3,9 +3,9 @@
 //! from their decoder (image folders are decoded whole: they are small by nature).
 
 use super::idx::{self, IdxImages};
-use super::npy::{self, Dtype};
 #[cfg(unix)]
 use super::mapped::{MappedRange, Mapping};
+use super::npy::{self, Dtype};
 use super::{images, synth, Dataset};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -143,8 +143,7 @@ impl ItemStream {
             return Err(Error::format(path, "the data set holds no items"));
         }
         let labels = npy::labels_for(path, m.rows, None)?;
-        let map = Mapping::open(path)?
-            .ok_or_else(|| Error::format(path, "the file is empty"))?;
+        let map = Mapping::open(path)?.ok_or_else(|| Error::format(path, "the file is empty"))?;
         Ok(ItemStream {
             source: Source::Npy {
                 map,

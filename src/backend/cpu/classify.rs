@@ -163,7 +163,10 @@ mod tests {
     fn random_features(n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<u16>) {
         let mut rng = Rng::new(seed);
         let f: Vec<f32> = (0..n * d).map(|_| rng.range(-3.0, 3.0)).collect();
-        let h = f.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+        let h = f
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_bits())
+            .collect();
         (f, h)
     }
 
@@ -340,7 +343,10 @@ mod tests {
         for isa in Isa::available().into_iter().filter(|&i| i != Isa::Portable) {
             let model = random_model(5, 10, 512, 0.2, 3);
             let (_, h) = random_features(300, 512, 4);
-            let f: Vec<f32> = h.iter().map(|&b| half::f16::from_bits(b).to_f32()).collect();
+            let f: Vec<f32> = h
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect();
             let (mut a, mut b) = (Predictions::default(), Predictions::default());
             classify_with(isa, &model, Items::F16(&h), &mut a).unwrap();
             classify_with(isa, &model, Items::F32(&f), &mut b).unwrap();
@@ -349,7 +355,11 @@ mod tests {
             for (i, x) in f.chunks_exact(512).enumerate().step_by(37) {
                 let mut one = Predictions::default();
                 classify_with(isa, &model, Items::F32(x), &mut one).unwrap();
-                assert_eq!(one.confidence[..], b.confidence[i * 5..(i + 1) * 5], "{isa:?}");
+                assert_eq!(
+                    one.confidence[..],
+                    b.confidence[i * 5..(i + 1) * 5],
+                    "{isa:?}"
+                );
             }
         }
     }

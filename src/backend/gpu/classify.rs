@@ -15,7 +15,6 @@ pub use super::shape::{
 pub(super) use super::slot::bind_entry;
 pub use super::slot::{copy_u32, Slot};
 
-
 /// Which logits kernel a run uses. Both compute bit-identical logits (the same fused
 /// multiply-adds in the same order); they differ in how the work is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

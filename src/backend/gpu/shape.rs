@@ -148,7 +148,6 @@ pub fn default_batch(limit: &BatchLimit) -> usize {
     }
 }
 
-
 /// Packs `n` rows of `features` values into rows of whole little-endian u32 words (4 bytes, 2
 /// halves or 1 float a word, zero padded), as bytes ready for `write_buffer`. Rows that are
 /// already whole words are passed through.
@@ -159,7 +158,10 @@ pub fn pack_items<'a>(items: impl Into<Items<'a>>, features: usize) -> Cow<'a, [
         Items::F16(h) if !features.is_multiple_of(2) => {
             let n = h.len() / features.max(1);
             let mut out = vec![0u16; n * (features + 1)];
-            for (src, dst) in h.chunks_exact(features).zip(out.chunks_exact_mut(features + 1)) {
+            for (src, dst) in h
+                .chunks_exact(features)
+                .zip(out.chunks_exact_mut(features + 1))
+            {
                 dst[..features].copy_from_slice(src);
             }
             Cow::Owned(bytemuck::cast_slice(&out).to_vec())
