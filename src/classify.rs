@@ -1,16 +1,26 @@
 //! The classify job: stream items through a backend and write the votes file
 //! (`task,worker,label,confidence`), overlapping reading, compute and writing on three threads.
+//!
+//! Votes name things so that they can be joined on: `task` is the item's id (its path in an
+//! image folder, its row index otherwise), `worker` is `<model name>/<r>` (so model workers
+//! never collide with people), `label` is the class's name (its folder name, else its number).
+//! With `--probs-out`, every worker's class probabilities are written too ([`crate::probs`]).
 
 use crate::aggregate::majority::conf_fixed;
 use crate::aggregate::majority::pick;
 use crate::backend::{Backend, Items, Predictions};
 use crate::data::npy::Dtype;
 use crate::data::stream::{Chunk, ItemStream, Pixels};
+use crate::data::votes::push_field;
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, InputKind, MAX_CLASSES};
+use crate::probs::{self, ProbsFormat};
 use rayon::prelude::*;
 use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Items per chunk handed from the reader to the backend (about 50 MB of 28x28 pixels).
@@ -96,18 +106,74 @@ fn push_confidence(buf: &mut Vec<u8>, value: f32) {
     buf.extend_from_slice(&digits);
 }
 
+/// What the output rows call items, workers and classes, CSV-escaped once.
+#[derive(Debug, Clone)]
+pub struct VoteNames {
+    /// Item ids when they are not the row index.
+    pub ids: Option<Arc<Vec<String>>>,
+    /// Per worker, its field: `<model name>/<r>`.
+    pub workers: Vec<Vec<u8>>,
+    /// Per class, its field: its name, else its number.
+    pub classes: Vec<Vec<u8>>,
+}
+
+impl VoteNames {
+    /// Names for `model`'s votes on items with `ids` (`None`: the row index); `model_name` is
+    /// usually the model file's stem.
+    pub fn new(model: &Ensemble, model_name: &str, ids: Option<Arc<Vec<String>>>) -> Self {
+        let field = |s: &str| {
+            let mut f = Vec::new();
+            push_field(&mut f, s);
+            f
+        };
+        VoteNames {
+            ids,
+            workers: (0..model.workers)
+                .map(|r| field(&worker_name(model_name, r)))
+                .collect(),
+            classes: model
+                .class_names_or_numbers()
+                .iter()
+                .map(|c| field(c))
+                .collect(),
+        }
+    }
+
+    /// Appends item `i`'s task field.
+    fn push_task(&self, buf: &mut Vec<u8>, num: &mut itoa::Buffer, i: usize) {
+        match &self.ids {
+            Some(ids) => push_field(buf, &ids[i]),
+            None => buf.extend_from_slice(num.format(i).as_bytes()),
+        }
+    }
+}
+
+/// The name of worker `r` of the model called `model_name`: `<model_name>/<r>`.
+pub fn worker_name(model_name: &str, r: usize) -> String {
+    format!("{model_name}/{r}")
+}
+
 /// Appends the votes of items `start..` as CSV rows `task,worker,label,confidence`; `labels`
-/// and `conf` hold `workers` votes per item.
-pub fn format_votes(buf: &mut Vec<u8>, start: usize, workers: usize, labels: &[u32], conf: &[f32]) {
-    let r = workers.max(1);
+/// and `conf` hold one vote per item and worker of `names`.
+pub fn format_votes(
+    buf: &mut Vec<u8>,
+    start: usize,
+    names: &VoteNames,
+    labels: &[u32],
+    conf: &[f32],
+) {
+    let r = names.workers.len().max(1);
     let mut num = itoa::Buffer::new();
     for (i, (labels, conf)) in labels.chunks_exact(r).zip(conf.chunks_exact(r)).enumerate() {
         for w in 0..r {
-            buf.extend_from_slice(num.format(start + i).as_bytes());
+            names.push_task(buf, &mut num, start + i);
             buf.push(b',');
-            buf.extend_from_slice(num.format(w).as_bytes());
+            buf.extend_from_slice(&names.workers[w]);
             buf.push(b',');
-            buf.extend_from_slice(num.format(labels[w]).as_bytes());
+            match names.classes.get(labels[w] as usize) {
+                Some(name) => buf.extend_from_slice(name),
+                None => buf.extend_from_slice(num.format(labels[w]).as_bytes()),
+            }
             buf.push(b',');
             push_confidence(buf, conf[w]);
             buf.push(b'\n');
@@ -115,9 +181,11 @@ pub fn format_votes(buf: &mut Vec<u8>, start: usize, workers: usize, labels: &[u
     }
 }
 
+/// Items per piece formatted by one thread.
+const PIECE: usize = 8192;
+
 /// Formats a chunk's votes in parallel pieces, in item order.
-fn format_votes_parallel(start: usize, pred: &Predictions) -> Vec<Vec<u8>> {
-    const PIECE: usize = 8192;
+fn format_votes_parallel(start: usize, pred: &Predictions, names: &VoteNames) -> Vec<Vec<u8>> {
     let r = pred.workers.max(1);
     pred.labels
         .par_chunks(PIECE * r)
@@ -125,16 +193,107 @@ fn format_votes_parallel(start: usize, pred: &Predictions) -> Vec<Vec<u8>> {
         .enumerate()
         .map(|(p, (labels, conf))| {
             let mut buf = Vec::with_capacity(labels.len() * 24);
-            format_votes(&mut buf, start + p * PIECE, r, labels, conf);
+            format_votes(&mut buf, start + p * PIECE, names, labels, conf);
             buf
         })
         .collect()
+}
+
+/// Formats a chunk's probabilities (`items * workers * classes`) in parallel pieces.
+fn format_probs_parallel(
+    start: usize,
+    probs: &[f32],
+    names: &VoteNames,
+    format: ProbsFormat,
+) -> Vec<Vec<u8>> {
+    let (r, c) = (names.workers.len().max(1), names.classes.len().max(1));
+    probs
+        .par_chunks(PIECE * r * c)
+        .enumerate()
+        .map(|(p, part)| {
+            let mut buf = Vec::new();
+            match format {
+                ProbsFormat::Npy => probs::push_npy(&mut buf, part),
+                ProbsFormat::Csv => {
+                    let mut num = itoa::Buffer::new();
+                    probs::push_csv(
+                        &mut buf,
+                        start + p * PIECE,
+                        part,
+                        c,
+                        &names.workers,
+                        &mut |i, b| names.push_task(b, &mut num, i),
+                    )
+                }
+            }
+            buf
+        })
+        .collect()
+}
+
+/// Where `--probs-out` goes: a writer and its format.
+pub struct ProbsOut<'w> {
+    pub writer: &'w mut (dyn Write + Send),
+    pub format: ProbsFormat,
+}
+
+/// Where a classify job's votes go, chunk by chunk, in item order.
+pub trait VotesSink: Send {
+    /// Appends formatted votes (the header, then rows).
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Called after each chunk's rows are written: every item before `end` is written and
+    /// `stats` counts them. A journaled sink may commit here.
+    fn chunk_done(&mut self, end: usize, stats: &ClassifyStats) -> Result<()>;
+}
+
+/// A plain writer as a sink: no commits.
+struct PlainSink<'a>(&'a mut (dyn Write + Send));
+
+impl VotesSink for PlainSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0
+            .write_all(bytes)
+            .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))
+    }
+    fn chunk_done(&mut self, _end: usize, _stats: &ClassifyStats) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The CSV header of a votes file.
+pub const VOTES_HEADER: &[u8] = b"task,worker,label,confidence\n";
+
+/// The items one run covers: a shard of the stream, or all of it, possibly resumed.
+pub struct Part<'a> {
+    /// The items of the whole part (whole microtasks, except at the end of the stream).
+    pub items: Range<usize>,
+    /// The first item still to classify: `items.start` for a fresh run (the header is written),
+    /// a committed chunk boundary when resuming (rows are appended).
+    pub from: usize,
+    /// The counts of the items before `from` (restored from a journal), or the default.
+    pub stats: ClassifyStats,
+    /// When set (by a signal handler), no further chunk is read; the chunks in flight finish.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl Part<'_> {
+    /// Every item of a stream of `len` items.
+    pub fn all(len: usize) -> Self {
+        Part {
+            items: 0..len,
+            from: 0,
+            stats: ClassifyStats::default(),
+            stop: None,
+        }
+    }
 }
 
 /// Options of one classify run.
 pub struct ClassifyJob<'a> {
     pub backend: &'a dyn Backend,
     pub model: &'a Ensemble,
+    /// Workers are named `<model_name>/<r>` in the votes (usually the model file's stem).
+    pub model_name: &'a str,
     pub chunk_items: usize,
     /// Keep every vote in the stats (for the `run` pipeline, which aggregates them).
     pub keep_predictions: bool,
@@ -146,26 +305,62 @@ impl ClassifyJob<'_> {
     /// Classifies every item of `stream`; writes votes to `out` when given.
     pub fn run(
         &self,
-        mut stream: ItemStream,
+        stream: ItemStream,
         out: Option<&mut (dyn Write + Send)>,
+    ) -> Result<ClassifyStats> {
+        let part = Part::all(stream.len);
+        match out {
+            Some(w) => self.run_part(stream, part, Some(&mut PlainSink(w))),
+            None => self.run_part(stream, part, None),
+        }
+    }
+
+    /// Classifies the items `part.from..part.items.end` of `stream` into `sink`, in chunks that
+    /// follow the microtask grid of the whole stream (so that a shard or a resumed run writes
+    /// the same bytes as one run over everything).
+    pub fn run_part(
+        &self,
+        stream: ItemStream,
+        part: Part<'_>,
+        sink: Option<&mut dyn VotesSink>,
+    ) -> Result<ClassifyStats> {
+        self.run_part_with_probs(stream, part, sink, None)
+    }
+
+    /// [`ClassifyJob::run_part`], also writing every worker's class probabilities of the items
+    /// `part.from..part.items.end` to `probs` when given (computed on the CPU: see
+    /// [`crate::probs`]; the votes then come from the same softmax).
+    pub fn run_part_with_probs(
+        &self,
+        mut stream: ItemStream,
+        part: Part<'_>,
+        sink: Option<&mut dyn VotesSink>,
+        probs: Option<ProbsOut<'_>>,
     ) -> Result<ClassifyStats> {
         let model = self.model;
         check_input(&stream, model)?;
         let value_size = stream.dtype().size();
         if stream.features() != model.features() {
             return Err(Error::Invalid(format!(
-                "{}: items are {}x{} but the model expects {}x{}",
-                stream.name, stream.height, stream.width, model.height, model.width
+                "{}: items are {} but the model takes {}",
+                stream.name,
+                stream.shape_text(),
+                model.shape_text()
             )));
         }
+        let names = VoteNames::new(model, self.model_name, stream.ids.clone());
+        let names = &names;
+        let with_probs = probs.is_some();
         let started = Instant::now();
-        let mut stats = ClassifyStats {
-            workers: model.workers,
-            worker_correct: vec![0; model.workers],
-            ..Default::default()
-        };
+        let mut stats = part.stats;
+        stats.workers = model.workers;
+        stats.worker_correct.resize(model.workers, 0);
+        let (from, end) = (part.from, part.items.end.min(stream.len));
+        let fresh = from == part.items.start;
+        stream.seek(from)?;
+        let stop = part.stop;
         let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
-        let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions)>(2);
+        let (pred_tx, pred_rx) = sync_channel::<(Chunk, Predictions, Vec<f32>)>(2);
         // Pixel buffers go back from the writer to the reader for reuse.
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let chunk_items = self.chunk_items.max(1);
@@ -173,7 +368,12 @@ impl ClassifyJob<'_> {
         let (read, compute) = std::thread::scope(|s| -> Result<(f64, f64)> {
             let reader = s.spawn(move || {
                 // The microtasks (stable ids, item ranges) are the chunks read in order.
-                for task in crate::task::microtasks(stream.len, chunk_items) {
+                let tasks = crate::task::microtasks(stream.len, chunk_items);
+                for mut task in tasks.into_iter().filter(|t| t.items.end > from) {
+                    if task.items.start >= end || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    task.items = task.items.start.max(from)..task.items.end.min(end);
                     #[cfg(feature = "test-hooks")]
                     if task.id == PANIC_READER_AT_CHUNK.load(std::sync::atomic::Ordering::SeqCst) {
                         panic!("injected reader panic at chunk {} (test)", task.id);
@@ -202,21 +402,45 @@ impl ClassifyJob<'_> {
             let stats = &mut stats;
             let keep = self.keep_predictions;
             let writer = s.spawn(move || -> Result<()> {
-                let mut out = out;
-                if let Some(w) = out.as_mut() {
-                    w.write_all(b"task,worker,label,confidence\n")
-                        .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                let mut sink = sink;
+                let mut probs = probs;
+                let probs_err =
+                    |e: std::io::Error| Error::Invalid(format!("cannot write probabilities: {e}"));
+                if let (Some(w), true) = (sink.as_mut(), fresh) {
+                    w.write(VOTES_HEADER)?;
                 }
-                for (chunk, pred) in pred_rx {
+                if let Some(p) = probs.as_mut() {
+                    match p.format {
+                        ProbsFormat::Npy => probs::write_npy_header(
+                            &mut *p.writer,
+                            end.saturating_sub(from),
+                            model.workers,
+                            model.classes,
+                        ),
+                        ProbsFormat::Csv => p
+                            .writer
+                            .write_all(&probs::csv_header(&model.class_names_or_numbers())),
+                    }
+                    .map_err(probs_err)?;
+                }
+                for (chunk, pred, chunk_probs) in pred_rx {
                     let t = Instant::now();
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
-                    if let Some(w) = out.as_mut() {
-                        for piece in format_votes_parallel(chunk.start, &pred) {
-                            w.write_all(&piece)
-                                .map_err(|e| Error::Invalid(format!("cannot write votes: {e}")))?;
+                    stats.items += chunk_len(&chunk, model, value_size) as u64;
+                    // Probabilities first: a journaled sink commits the votes in chunk_done.
+                    if let Some(p) = probs.as_mut() {
+                        let pieces =
+                            format_probs_parallel(chunk.start, &chunk_probs, names, p.format);
+                        for piece in pieces {
+                            p.writer.write_all(&piece).map_err(probs_err)?;
                         }
                     }
-                    stats.items += chunk_len(&chunk, model, value_size) as u64;
+                    if let Some(w) = sink.as_mut() {
+                        for piece in format_votes_parallel(chunk.start, &pred, names) {
+                            w.write(&piece)?;
+                        }
+                        w.chunk_done(chunk.start + chunk_len(&chunk, model, value_size), stats)?;
+                    }
                     (self.progress)(stats.items);
                     stats.write_seconds += t.elapsed().as_secs_f64();
                     if let Pixels::Owned(buffer) = chunk.pixels {
@@ -240,14 +464,21 @@ impl ClassifyJob<'_> {
                 let t = Instant::now();
                 let mut pred =
                     Predictions::with_capacity(chunk_len(&chunk, model, value_size), model.workers);
-                let classified = Items::from_bytes(value_size, &chunk.pixels, &mut spare)
-                    .and_then(|items| self.backend.classify_items(model, items, &mut pred));
+                let mut chunk_probs = Vec::new();
+                let classified =
+                    Items::from_bytes(value_size, &chunk.pixels, &mut spare).and_then(|items| {
+                        if with_probs {
+                            probs::classify_with_probs(model, items, &mut pred, &mut chunk_probs)
+                        } else {
+                            self.backend.classify_items(model, items, &mut pred)
+                        }
+                    });
                 if let Err(e) = classified {
                     outcome = Err(e);
                     break;
                 }
                 compute_seconds += t.elapsed().as_secs_f64();
-                if pred_tx.send((chunk, pred)).is_err() {
+                if pred_tx.send((chunk, pred, chunk_probs)).is_err() {
                     break;
                 }
             }
@@ -353,13 +584,29 @@ mod tests {
             labels: vec![3, 0, 12, 7],
             confidence: vec![0.5, 1.0, 0.000_000_4, 0.123_456_7],
         };
+        let model = Ensemble::zeros(2, 13, 1, 1);
+        let names = VoteNames::new(&model, "m", None);
         let mut buf = Vec::new();
-        format_votes(&mut buf, 98, pred.workers, &pred.labels, &pred.confidence);
+        format_votes(&mut buf, 98, &names, &pred.labels, &pred.confidence);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "98,0,3,0.500000\n98,1,0,1.000000\n99,0,12,0.000000\n99,1,7,0.123457\n"
+            "98,m/0,3,0.500000\n98,m/1,0,1.000000\n99,m/0,12,0.000000\n99,m/1,7,0.123457\n"
         );
-        let pieces = format_votes_parallel(0, &pred).concat();
-        assert!(pieces.starts_with(b"0,0,3,0.500000\n"));
+        let pieces = format_votes_parallel(0, &pred, &names).concat();
+        assert!(pieces.starts_with(b"0,m/0,3,0.500000\n"));
+    }
+
+    #[test]
+    fn votes_name_items_by_id_and_classes_by_name() {
+        let mut model = Ensemble::zeros(1, 2, 1, 1);
+        model.class_names = vec!["cat".into(), "dog, big".into()];
+        let ids = Arc::new(vec!["a/1.png".to_string(), "b,2.png".to_string()]);
+        let names = VoteNames::new(&model, "my model", Some(ids));
+        let mut buf = Vec::new();
+        format_votes(&mut buf, 0, &names, &[1, 0], &[0.75, 0.5]);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "a/1.png,my model/0,\"dog, big\",0.750000\n\"b,2.png\",my model/0,cat,0.500000\n"
+        );
     }
 }

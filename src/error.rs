@@ -1,16 +1,17 @@
 //! The library's error type. Every variant names the file (or input) and the problem, so the CLI can
-//! print one line and exit 1.
+//! print one line; it exits 2 on [`Error::Usage`], [`INTERRUPTED_EXIT`] on [`Error::Interrupted`]
+//! and 1 on the rest.
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed at the OS level.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed at the OS level. The OS error is part of the message and
+    /// not a `source`, so that a printed cause chain names it once.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file was read but its contents are not what the format says.
     #[error("{path}: {problem}")]
@@ -25,6 +26,14 @@ pub enum Error {
     /// The arguments or data do not fit together (dimensions, class counts, limits).
     #[error("{0}")]
     Invalid(String),
+    /// The command cannot work as asked, found before any work: outputs that clash with inputs or
+    /// with each other, a missing folder, a stale journal. Nothing was changed.
+    #[error("{0}")]
+    Usage(String),
+    /// A job stopped early on request (SIGINT, SIGTERM) after committing its work; running it
+    /// again with `--resume` continues it.
+    #[error("{0}")]
+    Interrupted(String),
     /// The GPU could not be used or failed during a run.
     #[error("gpu: {0}")]
     Gpu(String),
@@ -34,7 +43,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -45,5 +54,9 @@ impl Error {
         }
     }
 }
+
+/// The exit code of a job stopped by SIGINT or SIGTERM with its work committed: EX_TEMPFAIL
+/// from sysexits.h ("try again"): rerun with `--resume`.
+pub const INTERRUPTED_EXIT: u8 = 75;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

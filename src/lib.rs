@@ -9,9 +9,11 @@ pub mod bench;
 pub mod classify;
 pub mod data;
 pub mod error;
+pub mod job;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod probs;
 pub mod task;
 pub mod train;
 

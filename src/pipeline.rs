@@ -3,15 +3,18 @@
 
 use crate::aggregate::{self, quality, review, Aggregate, Method, WorkerQuality};
 use crate::backend::{Backend, Predictions, TaskLabel};
-use crate::classify::{ClassifyJob, ClassifyStats, CHUNK_ITEMS};
+use crate::classify::{worker_name, ClassifyJob, ClassifyStats, CHUNK_ITEMS};
 use crate::data::stream::ItemStream;
 use crate::data::votes::{Gold, VoteTable, NO_LABEL};
-use crate::data::Dataset;
+use crate::data::{Classes, Dataset, ImageOptions};
 use crate::error::{Error, Result};
 use crate::model::Ensemble;
 use crate::train::{train_ensemble, TrainConfig};
 use std::path::Path;
 use std::time::Instant;
+
+/// What `run` calls its model: its workers are `model/<r>`.
+pub const MODEL_NAME: &str = "model";
 
 /// Where `run` gets its data.
 #[derive(Debug, Clone)]
@@ -55,6 +58,8 @@ pub struct RunReport {
     pub test_source: String,
     pub train_items: usize,
     pub test_items: usize,
+    /// Why the test items carry no labels, when their source could have given some.
+    pub test_unlabelled: Option<String>,
     pub backend: String,
     pub model: Ensemble,
     pub classify: ClassifyStats,
@@ -100,7 +105,25 @@ fn load_sets(config: &RunConfig) -> Result<(Dataset, Dataset)> {
         };
     let train = crate::data::load(&train_spec)?;
     match test_spec {
-        Some(spec) => Ok((train, crate::data::load(&spec)?)),
+        Some(spec) => {
+            // Test images are read as the model will take them: the training images' size and
+            // channels, and labels only from folders named by the training set's classes.
+            let classes = if !train.class_names.is_empty() {
+                Classes::Named(train.class_names.clone())
+            } else if train.labels.is_some() {
+                Classes::Numbered(crate::train::class_count(&train)?)
+            } else {
+                Classes::Any
+            };
+            let opts = ImageOptions {
+                channels: train.channels,
+                size: Some((train.height, train.width)),
+                resize: false,
+                classes,
+            };
+            let test = crate::data::load_with(&spec, &opts)?;
+            Ok((train, test))
+        }
         None => {
             let cut = train.len() - train.len() / 6;
             if cut == 0 || cut == train.len() {
@@ -116,8 +139,8 @@ fn load_sets(config: &RunConfig) -> Result<(Dataset, Dataset)> {
     }
 }
 
-/// Model votes as a vote table: task = item index, worker = `model-R`, classes `0..C`.
-fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
+/// Model votes as a vote table: task = item id, worker = `model/<r>`, the model's classes.
+fn votes_from_predictions(pred: &Predictions, model: &Ensemble, ids: &[String]) -> VoteTable {
     let (n, r) = (pred.len(), pred.workers);
     VoteTable {
         task: (0..n as u32)
@@ -126,9 +149,9 @@ fn votes_from_predictions(pred: &Predictions, classes: usize) -> VoteTable {
         worker: (0..n).flat_map(|_| 0..r as u32).collect(),
         label: pred.labels.clone(),
         confidence: pred.confidence.clone(),
-        tasks: (0..n).map(|i| i.to_string()).collect(),
-        workers: (0..r).map(|w| format!("model-{w}")).collect(),
-        classes: (0..classes).map(|c| c.to_string()).collect(),
+        tasks: ids.to_vec(),
+        workers: (0..r).map(|w| worker_name(MODEL_NAME, w)).collect(),
+        classes: model.class_names_or_numbers(),
     }
 }
 
@@ -136,7 +159,7 @@ fn accuracy(labels: &[TaskLabel], truth: Option<&Vec<u8>>) -> Option<f64> {
     accuracy_where(labels, truth, |_| true)
 }
 
-/// Accuracy over the items `keep` selects.
+/// Accuracy over the items `keep` selects; `None` without labels or without such items.
 fn accuracy_where(
     labels: &[TaskLabel],
     truth: Option<&Vec<u8>>,
@@ -153,7 +176,7 @@ fn accuracy_where(
         seen += 1;
         correct += (l.label == t as u32) as usize;
     }
-    Some(correct as f64 / seen.max(1) as f64)
+    (seen > 0).then(|| correct as f64 / seen as f64)
 }
 
 /// Runs the whole job on `backend`.
@@ -188,9 +211,12 @@ pub fn run(
     progress.start("classify", test.len() as u64);
     let truth = test.labels.clone();
     let (test_source, test_items) = (test.source.clone(), test.len());
+    let ids: Vec<String> = (0..test.len()).map(|i| test.id(i)).collect();
+    let test_unlabelled = test.unlabelled.clone();
     let job = ClassifyJob {
         backend,
         model: &model,
+        model_name: MODEL_NAME,
         chunk_items: CHUNK_ITEMS,
         keep_predictions: true,
         progress: &|n| progress.advance(n),
@@ -204,7 +230,7 @@ pub fn run(
     });
 
     let t = Instant::now();
-    let votes = votes_from_predictions(&classify.predictions, model.classes);
+    let votes = votes_from_predictions(&classify.predictions, &model, &ids);
     let majority = backend.majority(&votes)?;
     stages.push(StageTime {
         name: "tally (mv)",
@@ -248,6 +274,7 @@ pub fn run(
         test_source,
         train_items: train.len(),
         test_items,
+        test_unlabelled,
         backend: backend.describe(),
         majority_accuracy,
         ds_accuracy: accuracy(&ds.labels, truth.as_ref()),

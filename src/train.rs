@@ -30,15 +30,18 @@ impl Default for TrainConfig {
     }
 }
 
-/// Number of classes in a labelled data set (highest label + 1, at least 2).
+/// Number of classes in a labelled data set (highest label + 1, or its class names; at least 2).
 pub fn class_count(set: &Dataset) -> Result<usize> {
     let labels = set.labels.as_ref().ok_or_else(|| {
         Error::Invalid(format!(
-            "{}: training needs labels, and this data set has none",
-            set.source
+            "{}: training needs labels, and this data set has none{}",
+            set.source,
+            set.unlabelled
+                .as_ref()
+                .map_or(String::new(), |why| format!(": {why}"))
         ))
     })?;
-    classes_of(labels, &set.source)
+    Ok(classes_of(labels, &set.source)?.max(set.class_names.len()))
 }
 
 /// Highest label + 1 (at least 2), within the model's limit; `source` names the data.
@@ -70,6 +73,12 @@ pub fn train_ensemble(
     if workers == 0 {
         return Err(Error::Invalid("--workers must be at least 1".into()));
     }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return Err(Error::Invalid(format!(
+            "the learning rate must be a positive number, not {}",
+            config.learning_rate
+        )));
+    }
     if set.len() < workers {
         return Err(Error::Invalid(format!(
             "{}: {} items cannot be split into {workers} training shards",
@@ -83,6 +92,8 @@ pub fn train_ensemble(
         labels: set.labels.as_deref().unwrap_or_default(),
         height: set.height,
         width: set.width,
+        channels: set.channels,
+        class_names: &set.class_names,
     };
     train_rows(&rows, classes, workers, config, progress)
 }
@@ -115,6 +126,8 @@ pub fn train_matrix(
         labels,
         height: 1,
         width: m.cols,
+        channels: 1,
+        class_names: &[],
     };
     let mut model = train_rows(&rows, classes, workers, config, progress)?;
     if m.dtype != Dtype::U8 {
@@ -129,6 +142,9 @@ struct Rows<'a> {
     labels: &'a [u8],
     height: usize,
     width: usize,
+    channels: usize,
+    /// Class names from named class folders; empty when the classes are numbers.
+    class_names: &'a [String],
 }
 
 impl Rows<'_> {
@@ -168,7 +184,15 @@ fn train_rows(
             train_one(rows, shard, classes, config, seed, progress)
         })
         .collect();
-    Ensemble::concat(&parts)
+    let mut model = Ensemble::concat(&parts)?;
+    model.class_names = rows.class_names.to_vec();
+    if !model.class_names.is_empty() {
+        // One named folder still makes a two-class model (as one numbered class does).
+        while model.class_names.len() < model.classes {
+            model.class_names.push(model.class_names.len().to_string());
+        }
+    }
+    Ok(model)
 }
 
 /// Adam state for one parameter vector.
@@ -210,9 +234,9 @@ fn train_one(
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Ensemble {
-    let d = rows.height * rows.width;
+    let d = rows.height * rows.width * rows.channels;
     let labels = rows.labels;
-    let mut model = Ensemble::zeros(1, classes, rows.height, rows.width);
+    let mut model = Ensemble::zeros_for(1, classes, rows.height, rows.width, rows.channels);
     let mut rng = Rng::new(seed);
     // Glorot-uniform start, as Keras does, so workers differ from the first step.
     let limit = (6.0 / (d + classes) as f32).sqrt();

@@ -19,6 +19,7 @@ fn classify_to(path: &std::path::Path) -> microtask::Result<u64> {
     let job = ClassifyJob {
         backend: &backend,
         model: &model,
+        model_name: "m",
         chunk_items: CHUNK,
         keep_predictions: false,
         progress: &|_| {},

@@ -10,9 +10,11 @@ fn votes_accuracy(votes: &Path, labels: &[u8], worker: usize) -> f64 {
     let mut correct = 0;
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
+        // Workers are named `<model file stem>/<r>`.
+        let r = f[1].rsplit_once('/').map_or(f[1], |(_, r)| r);
         let (task, w, label): (usize, usize, u8) = (
             f[0].parse().unwrap(),
-            f[1].parse().unwrap(),
+            r.parse().unwrap(),
             f[2].parse().unwrap(),
         );
         if w == worker && labels[task] == label {
@@ -87,10 +89,23 @@ fn one_worker_trained_on_mnist_reaches_92_percent_and_png_matches_idx() {
         "cpu",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The same votes; the task is the row index for IDX and the path for the folder.
+    let after_task = |path: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        let rows: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_once(',').unwrap().1.to_string())
+            .collect();
+        rows
+    };
     assert!(
-        std::fs::read(&votes).unwrap() == std::fs::read(&png_votes).unwrap(),
+        after_task(&votes) == after_task(&png_votes),
         "PNG votes differ from IDX votes"
     );
+    let png_text = std::fs::read_to_string(&png_votes).unwrap();
+    let first = png_text.lines().nth(1).unwrap();
+    assert!(first.starts_with("7/60000.png,m/0,"), "{first}");
 }
 
 #[test]
@@ -281,7 +296,8 @@ fn usage_errors_exit_2() {
         "--epochs",
         "1",
     ]);
-    assert_clean_failure(&o, &["/nonexistent-dir/m.safetensors"]);
+    // A missing output folder is found before any work: a usage error.
+    assert_usage_failure(&o, &["/nonexistent-dir/m.safetensors"]);
 }
 
 /// An environment in which wgpu finds no adapter at all (no Vulkan driver file, no GL).
@@ -394,7 +410,9 @@ fn batch_above_the_device_limit_is_refused() {
         "--data",
         "synth:10",
     ]);
-    assert_clean_failure(&o, &["--slots 0"]);
+    // 0 slots means nothing: clap refuses it (exit 2, the flag named).
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--slots"), "{}", stderr(&o));
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn classify(model: &Ensemble, data: &str) -> microtask::Result<(ClassifyStats, S
     let job = ClassifyJob {
         backend: &backend,
         model,
+        model_name: "m",
         chunk_items: 4096,
         keep_predictions: false,
         progress: &|_| {},

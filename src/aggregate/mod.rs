@@ -1,6 +1,7 @@
 //! Aggregation: many answers per task in, one trusted label per task out.
 //!
 //! - [`Method::Mv`]: majority vote on the backend (most votes, then the higher confidence sum,
+//!   an answer without a confidence counting as the mean of those with one: see [`majority`],
 //!   then the lowest class); confidence = vote share.
 //! - [`Method::Wmv`]: weighted majority vote ([`wmv`]): weights from gold accuracy, else
 //!   agreement with the majority (Wawa).
@@ -11,6 +12,7 @@
 
 pub mod dawid_skene;
 pub mod majority;
+pub mod methods;
 pub mod quality;
 pub mod review;
 pub mod wmv;
@@ -28,8 +30,8 @@ use std::path::Path;
 /// How answers are aggregated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
-    /// Majority vote: most answers wins; ties to the higher summed confidence, then the lowest
-    /// class.
+    /// Majority vote: most answers wins; ties to the higher summed confidence (an answer without
+    /// one counts as the mean of those with one), then the lowest class.
     #[default]
     Mv,
     /// Weighted majority vote: workers weighted by gold accuracy, else by agreement with the
@@ -119,7 +121,7 @@ pub fn aggregate(
     votes.validate()?;
     match opts.method {
         Method::Mv => {
-            let labels = backend.majority(votes)?;
+            let labels = backend.majority(&majority::for_ties(votes))?;
             let posteriors = opts.posteriors.then(|| {
                 let (start, order) = votes.by_task();
                 majority::vote_shares(votes, &start, &order)
@@ -132,7 +134,7 @@ pub fn aggregate(
             })
         }
         Method::Wmv => {
-            let mv = backend.majority(votes)?;
+            let mv = backend.majority(&majority::for_ties(votes))?;
             let weights = wmv::weights(votes, &mv, gold);
             let (labels, post) = wmv::weighted_vote(votes, &weights, &mv);
             Ok(Aggregate {

@@ -2,26 +2,26 @@
 //! run, with GPU stage timings, majority-vote tallies, and the peers (NumPy, ONNX Runtime) when
 //! their venv is set up.
 
-use super::plot;
 use super::values::DtypeArg;
+use super::{checks, numbers, plot};
 use microtask::bench::{self, BenchConfig, BenchReport, PeersConfig};
-use microtask::output::write_atomic;
+use microtask::output::{write_atomic, Outputs};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Items to classify per backend (MNIST test images tiled to this count, as peers.py does).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = numbers::at_least_one)]
     pub items: usize,
     /// Items for the GPU runs on a software adapter (lavapipe is a CPU: it is slow). A hardware
     /// GPU gets --items.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 400_000, value_parser = numbers::at_least_one)]
     pub software_gpu_items: usize,
     /// Workers in the (random) ensemble.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = numbers::at_least_one)]
     pub workers: usize,
     /// Timed runs per figure (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = numbers::at_least_one)]
     pub reps: usize,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
@@ -52,6 +52,14 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if let Some(p) = &a.plot {
+        let mut outs = Outputs::new();
+        outs.output("--plot", p);
+        if let Some(d) = &a.data {
+            checks::data(&mut outs, "--data", d);
+        }
+        outs.check()?;
+    }
     let config = BenchConfig {
         items: a.items,
         software_gpu_items: a.software_gpu_items,

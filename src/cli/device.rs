@@ -1,5 +1,6 @@
 //! Flags shared by the commands that run kernels: which backend, and how the GPU batches.
 
+use super::numbers;
 use super::values::BackendArg;
 use microtask::backend::gpu::{GpuOptions, DEFAULT_SLOTS};
 use microtask::backend::select::select_with;
@@ -14,10 +15,10 @@ pub struct DeviceArgs {
     pub backend: BackendArg,
     /// Items per GPU batch. Default: chosen from the adapter's limits; a value above a device
     /// limit is refused.
-    #[arg(long)]
+    #[arg(long, value_parser = numbers::at_least_one)]
     pub batch: Option<usize>,
     /// GPU batches in flight (upload, compute and readback overlap across them).
-    #[arg(long, default_value_t = DEFAULT_SLOTS)]
+    #[arg(long, default_value_t = DEFAULT_SLOTS, value_parser = numbers::at_least_one)]
     pub slots: usize,
 }
 

@@ -32,7 +32,10 @@ impl fmt::Display for Text<'_> {
         writeln!(f, "accuracy on the test items")?;
         let c = &run.classify;
         if c.labelled == 0 {
-            writeln!(f, "  (the test items carry no labels)")?;
+            match &run.test_unlabelled {
+                Some(why) => writeln!(f, "  (the test items carry no labels: {why})")?,
+                None => writeln!(f, "  (the test items carry no labels)")?,
+            }
         }
         let mut mean = 0.0;
         for r in 0..c.workers {
@@ -80,7 +83,7 @@ impl fmt::Display for Text<'_> {
             writeln!(
                 f,
                 "  {:<10} {:>8} {:>16.4} {:>14}",
-                format!("model-{r}"),
+                microtask::classify::worker_name(microtask::pipeline::MODEL_NAME, r),
                 truth,
                 q.estimated_accuracy,
                 gold

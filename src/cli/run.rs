@@ -1,6 +1,7 @@
 //! `microtask run`: the whole pipeline; with no arguments, on the embedded synthetic default.
 
 use super::device::DeviceArgs;
+use super::numbers;
 use indicatif::ProgressBar;
 use microtask::pipeline::{self, Progress, RunConfig};
 use microtask::train::TrainConfig;
@@ -9,8 +10,8 @@ use std::sync::Mutex;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Training data: IDX images file (raw or .gz), a folder holding the MNIST IDX pair
-    /// (train-* and t10k-*: the test set is taken from it), a class-per-folder image directory,
-    /// or synth:N[:SEED].
+    /// (train-* and t10k-*: the test set is taken from it), a folder of images with one folder
+    /// per class, or synth:N[:SEED].
     #[arg(long, default_value = "synth:20000:1")]
     pub data: String,
     /// Test data (same forms). Default: synth:10000:2 with the synthetic default, the t10k file
@@ -18,19 +19,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub test_data: Option<String>,
     /// Number of workers in the ensemble; each trains on its own shard of the data.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = numbers::at_least_one)]
     pub workers: usize,
     /// Training passes over each worker's shard.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = numbers::at_least_one)]
     pub epochs: usize,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Items whose aggregated confidence is below this are counted for review.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = numbers::fraction_f32)]
     pub review_below: f32,
     /// Every N-th test item is a gold question whose label the aggregator may use (worker
     /// quality "with gold" is scored on these).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = numbers::at_least_one)]
     pub gold_every: usize,
 }
 

@@ -1,6 +1,8 @@
 //! `microtask synth-votes`: simulated crowd answers for tests and benchmarks.
 
+use super::numbers;
 use microtask::data::synth_votes::{generate, CrowdConfig};
+use microtask::output::Outputs;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -9,15 +11,15 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct SynthVotesArgs {
     /// Number of tasks (named 0..N).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = numbers::at_least_one)]
     pub tasks: usize,
 
     /// Number of workers (named w0..wW).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = numbers::at_least_one)]
     pub workers: usize,
 
     /// Distinct workers answering each task.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = numbers::at_least_one)]
     pub per_task: usize,
 
     /// Number of classes (labels 0..C).
@@ -25,7 +27,7 @@ pub struct SynthVotesArgs {
     pub classes: usize,
 
     /// Fraction of workers who are spammers (half answer at random, half always the same).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = numbers::fraction_f32)]
     pub spammers: f32,
 
     /// Random seed.
@@ -42,6 +44,12 @@ pub struct SynthVotesArgs {
 }
 
 pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
+    let mut outs = Outputs::new();
+    outs.output("--out", &args.out);
+    if let Some(g) = &args.gold_out {
+        outs.output("--gold-out", g);
+    }
+    outs.check()?;
     let t = Instant::now();
     let cfg = CrowdConfig {
         spammers: args.spammers,
@@ -54,10 +62,14 @@ pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
         )
     };
     let crowd = generate(&cfg)?;
-    crowd.write_votes(&args.out)?;
-    if let Some(g) = &args.gold_out {
-        crowd.write_gold(g)?;
-    }
+    // The answers and their gold are renamed together.
+    outs.commit(|| {
+        crowd.write_votes(&args.out)?;
+        if let Some(g) = &args.gold_out {
+            crowd.write_gold(g)?;
+        }
+        Ok(())
+    })?;
     println!(
         "wrote {} answers on {} tasks from {} workers ({} classes) to {} in {:.2} s",
         crowd.worker.len(),

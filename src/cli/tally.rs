@@ -1,10 +1,15 @@
 //! `microtask tally`: aggregate votes/answers into one label per task, with quality control.
 
+use super::numbers;
 use super::values::{BackendArg, MethodArg};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
-use microtask::backend::select;
+use microtask::backend::cpu::CpuBackend;
+use microtask::backend::{select, Backend};
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
+use microtask::job::merge::expand_votes;
+use microtask::output::Outputs;
+use microtask::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,7 +19,8 @@ use std::time::Instant;
 pub struct TallyArgs {
     /// Votes file(s), header `task,worker,label[,confidence]`. Repeat the flag (or list several
     /// files) to merge model votes, crowd answers and answers that came back from review. When a
-    /// worker answered a task more than once, its last answer counts.
+    /// worker answered a task more than once, its last answer counts. A folder of classify
+    /// shards (`classify --shard I/N --out DIR`) reads its part files, checked as `merge` does.
     #[arg(long = "votes", value_name = "FILE", required = true, num_args = 1..)]
     pub votes: Vec<PathBuf>,
 
@@ -39,16 +45,16 @@ pub struct TallyArgs {
     pub gold_score_only: bool,
 
     /// Dawid-Skene: at most this many EM iterations.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = numbers::at_least_one)]
     pub max_iters: usize,
 
     /// Dawid-Skene: stop when the mean log-likelihood per answer gains less than this;
     /// 0 runs exactly --max-iters iterations.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, value_parser = numbers::non_negative_f64)]
     pub tol: f64,
 
     /// Dawid-Skene: pseudo-count added to every confusion count and class total.
-    #[arg(long, default_value_t = aggregate::dawid_skene::DEFAULT_SMOOTHING)]
+    #[arg(long, default_value_t = aggregate::dawid_skene::DEFAULT_SMOOTHING, value_parser = numbers::positive_f32)]
     pub smoothing: f32,
 
     /// Per-worker quality, CSV with the columns worker, answers, agreement (with the aggregate),
@@ -64,7 +70,7 @@ pub struct TallyArgs {
     pub review_out: Option<PathBuf>,
 
     /// Confidence threshold (0..=1) for --review-out.
-    #[arg(long, value_name = "P", requires = "review_out")]
+    #[arg(long, value_name = "P", requires = "review_out", value_parser = numbers::fraction_f32)]
     pub review_below: Option<f32>,
 
     /// Per-task class probabilities: CSV `task,<class>...` (vote shares for mv, weight shares
@@ -77,31 +83,50 @@ pub struct TallyArgs {
     pub json: bool,
 
     /// Where the majority vote and Dawid-Skene's passes over the answers run (the rest of wmv
-    /// runs on the CPU).
+    /// runs on the CPU). `auto` looks for a GPU only from 1,000,000 answers on.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 }
 
+/// `--backend auto` looks for a GPU only for this many answers or more: below, the CPU is done
+/// in about the time it takes to open a device, and looking for adapters wakes the drivers
+/// (and their messages) for nothing.
+const AUTO_GPU_MIN_ANSWERS: usize = 1_000_000;
+
+fn choose_backend(arg: BackendArg, answers: usize) -> microtask::Result<Box<dyn Backend>> {
+    if arg == BackendArg::Auto && answers < AUTO_GPU_MIN_ANSWERS {
+        return Ok(Box::new(CpuBackend::new(format!(
+            "--backend auto: {answers} answers, fewer than the {AUTO_GPU_MIN_ANSWERS} a GPU is looked for at"
+        ))));
+    }
+    select(arg.into())
+}
+
 pub fn run(args: TallyArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    if let Some(p) = args.review_below {
-        if !(0.0..=1.0).contains(&p) {
-            bail!("--review-below must be between 0 and 1, not {p}");
+    // A folder of classify shards stands for its part files, checked as `merge` checks them.
+    let votes_files = expand_votes(&args.votes)?;
+    let mut outs = Outputs::new();
+    for v in &votes_files {
+        outs.input("--votes", v);
+    }
+    if let Some(g) = &args.gold {
+        outs.input("--gold", g);
+    }
+    outs.output("--out", &args.out);
+    for (flag, path) in [
+        ("--workers-out", &args.workers_out),
+        ("--review-out", &args.review_out),
+        ("--posteriors-out", &args.posteriors_out),
+    ] {
+        if let Some(p) = path {
+            outs.output(flag, p);
         }
     }
-    if args.tol.is_nan() || args.tol < 0.0 {
-        bail!("--tol must be 0 or more, not {}", args.tol);
-    }
-    if !(args.smoothing > 0.0 && args.smoothing.is_finite()) {
-        bail!(
-            "--smoothing must be a positive number, not {}",
-            args.smoothing
-        );
-    }
-    let backend = select(args.backend.into())?;
-
-    let loaded = read_votes(&args.votes)?;
+    outs.check()?;
+    let loaded = read_votes(&votes_files)?;
     let votes = &loaded.table;
+    let backend = choose_backend(args.backend, votes.len())?;
     if loaded.duplicates > 0 {
         eprintln!(
             "note: {} repeated answers (same worker, same task) replaced by that worker's last answer",
@@ -152,19 +177,23 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         _ => None,
     };
 
-    aggregate::write_labels(&args.out, votes, &agg.labels)?;
-    if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
-        quality::write_workers(path, votes, w)?;
-    }
-    if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
-        review::write_review(path, votes, items)?;
-    }
-    if let Some(path) = &args.posteriors_out {
-        match &agg.posteriors {
-            Some(p) => aggregate::write_posteriors(path, votes, p)?,
-            None => bail!("no posteriors were computed"),
+    // Every output or none: the files are renamed together once all are written.
+    outs.commit(|| {
+        aggregate::write_labels(&args.out, votes, &agg.labels)?;
+        if let (Some(path), Some(w)) = (&args.workers_out, &workers) {
+            quality::write_workers(path, votes, w)?;
         }
-    }
+        if let (Some(path), Some(items)) = (&args.review_out, &review_items) {
+            review::write_review(path, votes, items)?;
+        }
+        if let Some(path) = &args.posteriors_out {
+            match &agg.posteriors {
+                Some(p) => aggregate::write_posteriors(path, votes, p)?,
+                None => return Err(Error::Invalid("no posteriors were computed".into())),
+            }
+        }
+        Ok(())
+    })?;
     let seconds = start.elapsed().as_secs_f64();
 
     if args.json {

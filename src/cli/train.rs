@@ -1,16 +1,18 @@
 //! `microtask train`: train an ensemble of softmax workers and save it as safetensors.
 
-use super::progress;
+use super::{checks, numbers, progress};
 use anyhow::Context;
 use microtask::data::npy;
+use microtask::output::Outputs;
 use microtask::train::{train_ensemble, train_matrix, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Training data: an IDX images file (raw or .gz, labels read from the file beside it),
-    /// a .npy matrix (u8 pixels or f16/f32 features, one row per item), a class-per-folder
-    /// image directory, or synth:N[:SEED].
+    /// a .npy matrix (u8 pixels or f16/f32 features, one row per item), a folder of images with
+    /// one folder per class (integer names are the labels; other names, sorted, are recorded in
+    /// the model as its class names), or synth:N[:SEED].
     #[arg(long)]
     pub data: String,
     /// Labels of a .npy matrix: integers, one per row, as a .npy file (default: FILE-labels.npy
@@ -18,17 +20,20 @@ pub struct TrainArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Number of workers; worker r trains on shard r of the data with its own seed.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = numbers::at_least_one)]
     pub workers: usize,
     /// Passes over each worker's shard.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = numbers::at_least_one)]
     pub epochs: usize,
     /// Minibatch size.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = numbers::at_least_one)]
     pub batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = 0.001, value_parser = numbers::positive_f32)]
     pub learning_rate: f32,
+    /// Channels per pixel of a folder of images: 1 (grayscale) or 3 (RGB). The model records it.
+    #[arg(long, default_value_t = 1, value_parser = numbers::channels)]
+    pub channels: usize,
     /// Seed of the weight initialisation and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -38,6 +43,17 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let mut outs = Outputs::new();
+    checks::data(&mut outs, "--data", &a.data);
+    if let Some(labels) = &a.labels {
+        outs.input("--labels", labels);
+    }
+    outs.output("--out", &a.out);
+    outs.check()?;
+    let opts = microtask::data::ImageOptions {
+        channels: a.channels,
+        ..Default::default()
+    };
     let config = TrainConfig {
         epochs: a.epochs,
         batch: a.batch,
@@ -66,7 +82,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 a.data
             );
         }
-        let set = microtask::data::load(&a.data)?;
+        let set = microtask::data::load_with(&a.data, &opts)?;
         let bar = progress::bar((set.len() * a.epochs) as u64, "train");
         let model = train_ensemble(&set, a.workers, &config, &|n| bar.inc(n))?;
         bar.finish_and_clear();

@@ -32,8 +32,8 @@ impl From<BackendArg> for BackendKind {
 /// `tally --method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum MethodArg {
-    /// Majority vote: most answers wins; ties to the higher summed confidence, then the lowest
-    /// class.
+    /// Majority vote: most answers wins; ties to the higher summed confidence (an answer without
+    /// one counts as the mean of those with one), then the lowest class.
     #[default]
     Mv,
     /// Weighted majority vote: workers weighted by gold accuracy, else by agreement with the

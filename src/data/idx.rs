@@ -236,7 +236,7 @@ impl IdxImages {
 
 /// The name of the labels file that belongs beside an images file:
 /// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`.
-fn labels_name_for(images: &Path) -> Option<PathBuf> {
+pub fn labels_name_for(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_str()?;
     let (base, gz) = match name.strip_suffix(".gz") {
         Some(base) => (base, ".gz"),
@@ -247,7 +247,7 @@ fn labels_name_for(images: &Path) -> Option<PathBuf> {
 }
 
 /// The labels file beside an images file, if there is one (compressed or not).
-pub(crate) fn labels_path_for(images: &Path) -> Option<PathBuf> {
+pub fn labels_path_for(images: &Path) -> Option<PathBuf> {
     let named = labels_name_for(images)?;
     let other = match named.to_str()?.strip_suffix(".gz") {
         Some(raw) => PathBuf::from(raw),
@@ -315,8 +315,12 @@ pub(crate) fn load_images(path: &Path) -> Result<Dataset> {
         source: path.display().to_string(),
         height: reader.height,
         width: reader.width,
+        channels: 1,
         pixels,
         labels,
+        ids: None,
+        class_names: Vec::new(),
+        unlabelled: None,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Data sets: items are u8 rows (one byte per pixel) with optional labels.
+//! Data sets: items are u8 rows (one byte per pixel and channel) with optional labels and ids.
 
 pub mod idx;
 pub mod images;
@@ -11,20 +11,43 @@ pub mod synth;
 pub mod synth_votes;
 pub mod votes;
 
+pub use images::{Classes, ImageOptions};
+
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// A labelled (or unlabelled) set of equally sized grayscale images, kept as u8 rows.
+/// IDX files and `synth:` hold grayscale images: asking for colour from them is an error.
+fn grayscale_only(spec: &str, opts: &ImageOptions) -> Result<()> {
+    if opts.channels != 1 {
+        return Err(Error::Invalid(format!(
+            "{spec}: holds grayscale images; {} channels need a folder of images",
+            opts.channels
+        )));
+    }
+    Ok(())
+}
+
+/// A labelled (or unlabelled) set of equally sized images, kept as u8 rows.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Where the items came from (a path or `synth:N:SEED`), for messages and reports.
     pub source: String,
     pub height: usize,
     pub width: usize,
-    /// `len() * height * width` bytes, row-major, item after item.
+    /// Bytes per pixel: 1 (grayscale) or 3 (RGB, interleaved).
+    pub channels: usize,
+    /// `len() * features()` bytes, row-major, item after item.
     pub pixels: Vec<u8>,
     /// One class per item when known.
     pub labels: Option<Vec<u8>>,
+    /// Per item, the id users join on (its path in an image folder); `None`: the row index.
+    pub ids: Option<Vec<String>>,
+    /// The class names when the labels come from named folders (label `k` is
+    /// `class_names[k]`); empty when the labels are the classes' numbers.
+    pub class_names: Vec<String>,
+    /// Why the items carry no labels when their source could have given some (an image folder
+    /// whose layout names no classes).
+    pub unlabelled: Option<String>,
 }
 
 impl Dataset {
@@ -36,9 +59,17 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Bytes (pixels) per item.
+    /// Bytes per item: `height * width * channels`.
     pub fn features(&self) -> usize {
-        self.height * self.width
+        self.height * self.width * self.channels
+    }
+
+    /// Item `i`'s id: its path for an image folder, else its index.
+    pub fn id(&self, i: usize) -> String {
+        match &self.ids {
+            Some(ids) => ids[i].clone(),
+            None => i.to_string(),
+        }
     }
 
     pub fn item(&self, i: usize) -> &[u8] {
@@ -53,23 +84,39 @@ impl Dataset {
             source: self.source.clone(),
             height: self.height,
             width: self.width,
+            channels: self.channels,
             pixels: self.pixels[range.start * d..range.end * d].to_vec(),
-            labels: self.labels.as_ref().map(|l| l[range].to_vec()),
+            labels: self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
+            ids: self.ids.as_ref().map(|ids| ids[range].to_vec()),
+            class_names: self.class_names.clone(),
+            unlabelled: self.unlabelled.clone(),
         }
     }
 }
 
 /// Loads a data set from a spec: `synth:N[:SEED]`, an IDX images file (raw or `.gz`), a u8
-/// `.npy` matrix (labels from `FILE-labels.npy` beside it), or a class-per-folder image directory.
+/// `.npy` matrix (labels from `FILE-labels.npy` beside it), or a folder of images (see
+/// [`images`]).
 pub fn load(spec: &str) -> Result<Dataset> {
+    load_with(spec, &ImageOptions::default())
+}
+
+/// [`load`], reading an image folder with `opts` (channels, size, classes).
+pub fn load_with(spec: &str, opts: &ImageOptions) -> Result<Dataset> {
+    let path = Path::new(spec);
+    let is_dir = !spec.starts_with("synth:")
+        && std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .is_dir();
+    if !is_dir {
+        grayscale_only(spec, opts)?;
+    }
     if let Some(rest) = spec.strip_prefix("synth:") {
         let (n, seed) = synth::parse_spec(rest)?;
         return Ok(synth::generate(n, seed));
     }
-    let path = Path::new(spec);
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let set = if meta.is_dir() {
-        images::load_dir(path)?
+    let set = if is_dir {
+        images::load_dir(path, opts)?
     } else if npy::is_npy(path) {
         npy::load_pixels(path)?
     } else {

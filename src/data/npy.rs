@@ -389,8 +389,12 @@ pub fn load_pixels(path: &Path) -> Result<crate::data::Dataset> {
         source: path.display().to_string(),
         height: 1,
         width: m.cols,
+        channels: 1,
         pixels: m.rows_bytes(0..m.rows).to_vec(),
         labels: labels_for(path, m.rows, None)?,
+        ids: None,
+        class_names: Vec::new(),
+        unlabelled: None,
     })
 }
 

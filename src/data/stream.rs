@@ -1,17 +1,20 @@
 //! Item streams: the items of a data set in chunks, so a run's memory does not grow with N.
 //! Raw IDX files, `.npy` matrices (u8 pixels, f16/f32 features) and `synth:` are streamed; image folders and `.gz` files are read in chunks
 //! from their decoder (image folders are decoded whole: they are small by nature).
+//!
+//! Every item has an id users can join on ([`ItemStream::id`]): its path in an image folder, its
+//! row index otherwise.
 
 use super::idx::{self, IdxImages};
 #[cfg(unix)]
 use super::mapped::{MappedRange, Mapping};
 use super::npy::{self, Dtype};
-use super::{images, synth, Dataset};
+use super::{images, synth, Dataset, ImageOptions};
 use crate::error::{Error, Result};
 use std::path::Path;
-#[cfg(unix)]
 use std::sync::Arc;
 
+/// Where a stream's items come from. One variant per input form.
 enum Source {
     Memory(Dataset),
     Idx(IdxImages),
@@ -68,8 +71,16 @@ pub struct ItemStream {
     pub name: String,
     pub height: usize,
     pub width: usize,
+    /// Bytes per pixel: 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
     pub len: usize,
     labels: Option<Vec<u8>>,
+    /// Item ids when they are not the row index (image folders: paths).
+    pub ids: Option<Arc<Vec<String>>>,
+    /// Class names when the labels come from named folders (see [`Dataset::class_names`]).
+    pub class_names: Vec<String>,
+    /// Why the items carry no labels when their source could have given some.
+    pub unlabelled: Option<String>,
     pos: usize,
 }
 
@@ -85,6 +96,20 @@ pub struct Chunk {
 impl ItemStream {
     /// Opens a data spec (see `data::load`) for streaming.
     pub fn open(spec: &str) -> Result<Self> {
+        Self::open_with(spec, &ImageOptions::default())
+    }
+
+    /// [`ItemStream::open`], reading an image folder with `opts` (channels, size, classes).
+    pub fn open_with(spec: &str, opts: &ImageOptions) -> Result<Self> {
+        let path = Path::new(spec);
+        let is_dir = !spec.starts_with("synth:")
+            && std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .is_dir();
+        if is_dir {
+            return Self::from_dataset(images::load_dir(path, opts)?);
+        }
+        super::grayscale_only(spec, opts)?;
         if let Some(rest) = spec.strip_prefix("synth:") {
             let (n, seed) = synth::parse_spec(rest)?;
             return Ok(ItemStream {
@@ -93,14 +118,8 @@ impl ItemStream {
                 height: synth::SIDE,
                 width: synth::SIDE,
                 len: n,
-                labels: None,
-                pos: 0,
+                ..Self::plain()
             });
-        }
-        let path = Path::new(spec);
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Self::from_dataset(images::load_dir(path)?);
         }
         if npy::is_npy(path) {
             return Self::open_npy(path);
@@ -129,8 +148,8 @@ impl ItemStream {
             width,
             len,
             labels,
-            pos: 0,
             source: Self::raw_or_stream(path, reader)?,
+            ..Self::plain()
         })
     }
 
@@ -155,7 +174,7 @@ impl ItemStream {
             width: m.cols,
             len: m.rows,
             labels,
-            pos: 0,
+            ..Self::plain()
         })
     }
 
@@ -176,6 +195,24 @@ impl ItemStream {
         }
     }
 
+    /// The fields every source shares the defaults of: grayscale, index ids, no labels, at the
+    /// start (with an empty source; the caller sets its own).
+    fn plain() -> Self {
+        ItemStream {
+            source: Source::Synth { seed: 0 },
+            name: String::new(),
+            height: 0,
+            width: 0,
+            channels: 1,
+            len: 0,
+            labels: None,
+            ids: None,
+            class_names: Vec::new(),
+            unlabelled: None,
+            pos: 0,
+        }
+    }
+
     /// A raw IDX file (its size already checked against the header) is mapped; a `.gz` one is
     /// streamed through its decoder.
     fn raw_or_stream(path: &Path, reader: IdxImages) -> Result<Source> {
@@ -189,7 +226,7 @@ impl ItemStream {
         Ok(Source::Idx(reader))
     }
 
-    pub fn from_dataset(set: Dataset) -> Result<Self> {
+    pub fn from_dataset(mut set: Dataset) -> Result<Self> {
         if set.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: the data set holds no items",
@@ -200,15 +237,62 @@ impl ItemStream {
             name: set.source.clone(),
             height: set.height,
             width: set.width,
+            channels: set.channels,
             len: set.len(),
-            labels: None,
-            pos: 0,
+            ids: set.ids.take().map(Arc::new),
+            class_names: std::mem::take(&mut set.class_names),
+            unlabelled: set.unlabelled.take(),
             source: Source::Memory(set),
+            ..Self::plain()
         })
     }
 
+    /// Bytes per item: `height * width * channels`.
     pub fn features(&self) -> usize {
-        self.height * self.width
+        self.height * self.width * self.channels
+    }
+
+    /// `HxW` for grayscale, `HxWxC` otherwise, as messages show a shape.
+    pub fn shape_text(&self) -> String {
+        match self.channels {
+            1 => format!("{}x{}", self.height, self.width),
+            c => format!("{}x{}x{c}", self.height, self.width),
+        }
+    }
+
+    /// Item `i`'s id: its path in an image folder, else its index.
+    pub fn id(&self, i: usize) -> String {
+        match &self.ids {
+            Some(ids) => ids[i].clone(),
+            None => i.to_string(),
+        }
+    }
+
+    /// Moves forward to item `item` (where a shard or a resumed run starts). Mapped, in-memory
+    /// and synthetic items are reached at once; a compressed file is read and dropped up to it.
+    pub fn seek(&mut self, item: usize) -> Result<()> {
+        let item = item.min(self.len);
+        if item < self.pos {
+            return Err(Error::Invalid(format!(
+                "{}: cannot go back from item {} to {item}",
+                self.name, self.pos
+            )));
+        }
+        if let Source::Idx(reader) = &mut self.source {
+            let mut scratch = Vec::new();
+            let mut left = item - self.pos;
+            while left > 0 {
+                let n = left.min(4096);
+                scratch.resize(n * reader.features(), 0);
+                let read = reader.read_into(&mut scratch)?;
+                if read == 0 {
+                    break;
+                }
+                left -= read;
+            }
+        }
+        self.pos = item;
+        Ok(())
     }
 
     /// The next chunk of at most `max_items` items, or `None` at the end.

@@ -285,8 +285,12 @@ pub fn generate_range(range: std::ops::Range<usize>, seed: u64) -> Dataset {
         source: format!("synth:{n}:{seed}"),
         height: SIDE,
         width: SIDE,
+        channels: 1,
         pixels,
         labels: Some(labels),
+        ids: None,
+        class_names: Vec::new(),
+        unlabelled: None,
     }
 }
 

@@ -71,8 +71,22 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts a run failed with exit 1, a one-line error mentioning every `needles`, and no panic.
 pub fn assert_clean_failure(o: &Output, needles: &[&str]) {
+    assert_failure_with(o, 1, needles);
+}
+
+/// Asserts a run was refused as a usage error (exit 2) with a one-line error mentioning every
+/// `needles`, and no panic.
+pub fn assert_usage_failure(o: &Output, needles: &[&str]) {
+    assert_failure_with(o, 2, needles);
+}
+
+fn assert_failure_with(o: &Output, code: i32, needles: &[&str]) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "expected exit 1; stderr: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}; stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "panic: {err}");
     // The last error line is ours: Mesa may print its own `error: XDG_RUNTIME_DIR...` first.
     let line = err

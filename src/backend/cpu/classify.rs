@@ -109,6 +109,21 @@ pub fn classify_block<'b>(
     *logits = scratch.logits;
 }
 
+/// The logits of a block before the bias (`n * rows`, as [`classify_block`] computes them for
+/// its softmax), for callers that need every class's probability.
+pub fn block_logits<'b>(
+    model: &Ensemble,
+    block: impl Into<Items<'b>>,
+    logits: &mut Vec<f32>,
+    x: &mut Vec<f32>,
+) {
+    let block = block.into();
+    let (d, rows) = (model.features(), model.rows());
+    logits.clear();
+    logits.resize(block.len() / d.max(1) * rows, 0.0);
+    kernel::logits(Isa::detect(), block, d, &model.weight, rows, logits, x);
+}
+
 fn block_with(
     isa: Isa,
     model: &Ensemble,

@@ -7,7 +7,7 @@ mod ds_steps;
 mod kernel;
 pub mod tally;
 
-pub use classify::{classify_block, classify_into, BLOCK_ITEMS};
+pub use classify::{block_logits, classify_block, classify_into, BLOCK_ITEMS};
 pub use ds_steps::CpuDsSteps;
 pub use tally::majority;
 

@@ -6,7 +6,11 @@
 //! - Task, worker and label are strings (crowd-kit's format). They are mapped to dense ids in
 //!   order of first appearance (tasks, workers); the outputs use the original strings.
 //! - `confidence` is a number in `[0, 1]`; when the column is absent or the field is empty, the
-//!   answer's confidence is 1. Majority vote uses it to break ties; Dawid-Skene ignores it.
+//!   answer has none (NaN in [`VoteTable::confidence`]). Majority vote breaks ties with the
+//!   confidences, counting a missing one as the mean of the others (`aggregate::majority`);
+//!   Dawid-Skene ignores them.
+//! - A second header line (as `cat a.csv b.csv` makes) is an error naming its line: pass each
+//!   file to `--votes` instead.
 //! - Fields may be quoted (`"a,b"`, `""` for a quote inside); unquoted fields are trimmed of
 //!   surrounding spaces; blank lines are skipped; `\r\n` line ends are accepted.
 //! - Every row must have as many fields as the header; a bad row is an [`Error::Row`] naming the
@@ -63,7 +67,7 @@ pub struct VoteTable {
     pub task: Vec<u32>,
     pub worker: Vec<u32>,
     pub label: Vec<u32>,
-    /// 1.0 when the source gave no confidence.
+    /// NaN when the source gave no confidence.
     pub confidence: Vec<f32>,
     pub tasks: Vec<String>,
     pub workers: Vec<String>,

@@ -35,7 +35,7 @@ pub(super) type ChunkError = (usize, String);
 
 fn parse_confidence(field: &[u8]) -> Option<f32> {
     if field.is_empty() {
-        return Some(1.0);
+        return Some(f32::NAN);
     }
     let v: f32 = std::str::from_utf8(field).ok()?.parse().ok()?;
     (v.is_finite() && (0.0..=1.0).contains(&v)).then_some(v)
@@ -70,6 +70,17 @@ fn parse_chunk<'a>(
         pos = next_record(buf, pos, end, &mut fields).map_err(|p| (row, p.to_string()))?;
         if is_blank(&fields) {
             continue;
+        }
+        // A header in any column order (another file's, joined with `cat`).
+        if ["task", "worker", "label"].iter().all(|name| {
+            fields
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(name.as_bytes()))
+        }) {
+            return Err((
+                row,
+                "a second header line (files joined with `cat`?): pass each file to --votes".into(),
+            ));
         }
         if fields.len() != layout.fields {
             return Err((

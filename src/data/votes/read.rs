@@ -46,7 +46,7 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
         task: vec![0; rows],
         worker: vec![0; rows],
         label: vec![0; rows],
-        confidence: vec![1.0; rows],
+        confidence: vec![f32::NAN; rows],
         tasks: task_names,
         workers: worker_names,
         classes: Vec::new(),

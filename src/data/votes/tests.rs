@@ -33,8 +33,32 @@ fn reads_and_maps() {
     assert_eq!(t.task, vec![0, 0, 1, 1, 2]);
     assert_eq!(t.worker, vec![0, 1, 0, 2, 0]);
     assert_eq!(t.label, vec![2, 0, 0, 1, 2]);
-    assert_eq!(t.confidence, vec![1.0, 1.0, 1.0, 0.5, 1.0]);
+    // No confidence column, or an empty field: no confidence (NaN).
+    let shown: Vec<String> = t.confidence.iter().map(|c| c.to_string()).collect();
+    assert_eq!(shown, ["NaN", "NaN", "NaN", "0.5", "NaN"]);
     t.validate().unwrap();
+}
+
+#[test]
+fn a_second_header_line_is_an_error_naming_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    let joined = write(
+        d.path(),
+        "ab.csv",
+        "task,worker,label\nt1,w1,1\nTask,Worker,Label\nt2,w1,2\n",
+    );
+    let e = read_votes(&[joined]).unwrap_err().to_string();
+    assert!(
+        e.contains("ab.csv:3:") && e.contains("second header line"),
+        "{e}"
+    );
+    let reordered = write(
+        d.path(),
+        "cd.csv",
+        "task,worker,label\nt1,w1,1\nt2,w1,2\nworker,task,label\n",
+    );
+    let e = read_votes(&[reordered]).unwrap_err().to_string();
+    assert!(e.contains("cd.csv:4:"), "{e}");
 }
 
 #[test]

@@ -63,11 +63,11 @@ where
     })
 }
 
-/// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one other
-/// than 1) atomically.
+/// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one; empty
+/// for the answers without) atomically.
 pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
     table.validate()?;
-    let with_conf = table.confidence.par_iter().any(|&c| c != 1.0);
+    let with_conf = table.confidence.par_iter().any(|c| !c.is_nan());
     let header = if with_conf {
         "task,worker,label,confidence\n"
     } else {
@@ -79,8 +79,12 @@ pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
         push_field(buf, &table.workers[table.worker[i] as usize]);
         buf.push(b',');
         push_field(buf, &table.classes[table.label[i] as usize]);
-        if with_conf {
-            let _ = write!(buf, ",{}", table.confidence[i]);
+        match table.confidence[i] {
+            c if with_conf && !c.is_nan() => {
+                let _ = write!(buf, ",{c}");
+            }
+            _ if with_conf => buf.push(b','),
+            _ => {}
         }
         buf.push(b'\n');
     })

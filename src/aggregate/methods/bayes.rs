@@ -1,0 +1,236 @@
+//! Bayesian classifier combination (IBCC: Kim & Ghahramani 2012), fitted by mean-field
+//! variational inference: a Dirichlet prior on each row of each worker's confusion matrix and on
+//! the class proportions; posteriors over the true classes, the confusion rows and the
+//! proportions.
+//!
+//! **The priors, by a stated principle: empirical Bayes, no constant fitted to any data set.**
+//! - Class proportions: Dirichlet(1, ..., 1), Laplace's uniform prior.
+//! - Worker `w`'s confusion row for true class `c`: Dirichlet(`s_c * m_c`). The mean `m_c` is
+//!   the crowd's pooled row (every answer read as one worker's, Laplace-smoothed: `(1 + expected
+//!   count of l given c) / (K + expected answers given c)`); the strength `s_c` (pseudo-answers)
+//!   is the one under which the workers' own rows are most probable (maximum Dirichlet-multinomial
+//!   evidence, Minka's fixed point, kept within `[0.01, answers]`). Both are re-estimated after
+//!   every variational step. So the prior is diagonal-dominant exactly as far as the crowd is
+//!   better than chance; a crowd whose workers differ a lot gets a weak prior (each worker read by
+//!   their own record), a uniform crowd a strong one (workers with few answers read as typical);
+//!   a worker with many answers outweighs any prior.
+//! - [`Options::strength`] fixes `s_c` instead (for comparisons).
+//!
+//! **Algorithm**: start from the majority-vote shares; each step sets the Dirichlet posteriors
+//! from the expected counts, then the task posteriors from `E[ln proportion] + sum over answers
+//! of E[ln confusion]` (digammas). Stop when no task posterior moved more than `tol`, or after
+//! `max_iter` steps.
+//!
+//! **Tie rule**: lowest class.
+
+use super::digamma::digamma;
+use super::ds_crowdkit::{confusion_counts, vote_shares};
+use super::layout::Layout;
+use super::{one_class, softmax_in_place, Answers, Fit};
+use crate::error::Result;
+use rayon::prelude::*;
+use std::ops::Range;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    pub max_iter: usize,
+    /// Stop when the largest change of any task posterior is at most this.
+    pub tol: f64,
+    /// Pseudo-answers per confusion row in the prior; `None` = fitted (see the module docs).
+    pub strength: Option<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_iter: 100,
+            tol: 1e-6,
+            strength: None,
+        }
+    }
+}
+
+/// The fitted model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BayesParams {
+    /// Per true class: pseudo-answers per confusion row in the prior.
+    pub strength: Vec<f64>,
+    /// `classes x classes`: the crowd's pooled confusion rows (`[c * K + l]` = P(answer l | c)),
+    /// the prior's mean.
+    pub prior_mean: Vec<f64>,
+    /// `workers x classes x classes`: Dirichlet posterior parameters, `[(w * K + c) * K + l]`.
+    pub confusion: Vec<f64>,
+    /// `classes`: Dirichlet posterior parameters of the class proportions.
+    pub proportions: Vec<f64>,
+}
+
+pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<BayesParams>> {
+    a.check()?;
+    if let Some(f) = one_class(a, BayesParams::default) {
+        return Ok(f);
+    }
+    let lay = Layout::new(a);
+    let k = lay.classes;
+    let blocks = lay.blocks(lay.workers * k * k);
+    let mut q = vote_shares(&lay);
+    let mut params = BayesParams::default();
+    let mut iterations = 0;
+    while iterations < opts.max_iter {
+        params = posterior_params(&lay, &blocks, &q, opts.strength);
+        let next = e_step(&lay, &params);
+        iterations += 1;
+        let moved = next
+            .par_iter()
+            .zip(&q)
+            .map(|(a, b)| (a - b).abs())
+            .reduce(|| 0.0, f64::max);
+        q = next;
+        if moved <= opts.tol {
+            break;
+        }
+    }
+    Ok(Fit {
+        classes: k,
+        posteriors: q,
+        iterations,
+        objective: None,
+        params,
+    })
+}
+
+/// Expected confusion counts per worker, the pooled prior mean, and the Dirichlet posteriors.
+fn posterior_params(
+    lay: &Layout,
+    blocks: &[Range<usize>],
+    q: &[f64],
+    strength: Option<f64>,
+) -> BayesParams {
+    let k = lay.classes;
+    // Expected counts, summed in task order as [w][l][c], turned to [w][c][l].
+    let by_label = confusion_counts(lay, blocks, q);
+    let mut counts = vec![0.0; lay.workers * k * k];
+    counts
+        .par_chunks_mut(k * k)
+        .zip(by_label.par_chunks(k * k))
+        .for_each(|(m, n)| {
+            for c in 0..k {
+                for l in 0..k {
+                    m[c * k + l] = n[l * k + c];
+                }
+            }
+        });
+    let pooled = counts
+        .par_chunks(k * k)
+        .fold(
+            || vec![0.0; k * k],
+            |mut s, m| {
+                s.iter_mut().zip(m).for_each(|(a, b)| *a += b);
+                s
+            },
+        )
+        .reduce(
+            || vec![0.0; k * k],
+            |mut s, m| {
+                s.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
+                s
+            },
+        );
+    let mut prior_mean = vec![0.0; k * k];
+    for c in 0..k {
+        let row = &pooled[c * k..c * k + k];
+        let total: f64 = row.iter().sum::<f64>() + k as f64;
+        for l in 0..k {
+            prior_mean[c * k + l] = (row[l] + 1.0) / total;
+        }
+    }
+    let strength: Vec<f64> = match strength {
+        Some(s) => vec![s; k],
+        None => (0..k)
+            .map(|c| fit_strength(&counts, &prior_mean[c * k..c * k + k], c, k))
+            .collect(),
+    };
+    counts.par_chunks_mut(k * k).for_each(|m| {
+        for (j, (a, p)) in m.iter_mut().zip(&prior_mean).enumerate() {
+            *a += strength[j / k] * p;
+        }
+    });
+    let mut proportions = vec![1.0; k];
+    for (t, row) in q.chunks_exact(k).enumerate() {
+        if lay.task_len(t) > 0 {
+            proportions.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+    }
+    BayesParams {
+        strength,
+        prior_mean,
+        confusion: counts,
+        proportions,
+    }
+}
+
+fn e_step(lay: &Layout, p: &BayesParams) -> Vec<f64> {
+    let k = lay.classes;
+    // E[ln pi_w[c][l]] laid out [w][l][c], so a task reads one contiguous row per answer.
+    let mut eln = vec![0.0; lay.workers * k * k];
+    eln.par_chunks_mut(k * k).enumerate().for_each(|(w, out)| {
+        let conf = &p.confusion[w * k * k..(w + 1) * k * k];
+        for c in 0..k {
+            let row = &conf[c * k..c * k + k];
+            let norm = digamma(row.iter().sum());
+            for l in 0..k {
+                out[l * k + c] = digamma(row[l]) - norm;
+            }
+        }
+    });
+    let total = digamma(p.proportions.iter().sum());
+    let eln_prop: Vec<f64> = p.proportions.iter().map(|&v| digamma(v) - total).collect();
+    let mut q = vec![0.0; lay.tasks * k];
+    q.par_chunks_mut(k)
+        .enumerate()
+        .with_min_len(64)
+        .for_each(|(t, row)| {
+            row.copy_from_slice(&eln_prop);
+            for i in lay.of_task(t) {
+                let off = (lay.worker[i] as usize * k + lay.label[i] as usize) * k;
+                row.iter_mut()
+                    .zip(&eln[off..off + k])
+                    .for_each(|(a, b)| *a += b);
+            }
+            softmax_in_place(row);
+        });
+    q
+}
+
+/// The Dirichlet precision that best explains the workers' rows for true class `c` (expected
+/// counts, `[w][c][l]` in `counts`) around the mean `mean`: the maximum of the Dirichlet-multinomial
+/// evidence, by Minka's fixed point. Kept within `[0.01, answers]`.
+fn fit_strength(counts: &[f64], mean: &[f64], c: usize, k: usize) -> f64 {
+    let rows: Vec<&[f64]> = counts
+        .chunks_exact(k * k)
+        .map(|m| &m[c * k..c * k + k])
+        .filter(|r| r.iter().sum::<f64>() > 0.0)
+        .collect();
+    let total: f64 = rows.iter().map(|r| r.iter().sum::<f64>()).sum();
+    let hi = total.max(1.0);
+    let mut s = k as f64;
+    for _ in 0..50 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for r in &rows {
+            let n: f64 = r.iter().sum();
+            den += digamma(n + s) - digamma(s);
+            for (x, m) in r.iter().zip(mean) {
+                num += m * (digamma(x + s * m) - digamma(s * m));
+            }
+        }
+        if den.is_nan() || num.is_nan() || den <= 0.0 || num < 0.0 {
+            break;
+        }
+        let next = (s * num / den).clamp(0.01, hi);
+        let done = (next - s).abs() <= 1e-6 * s;
+        s = next;
+        if done {
+            break;
+        }
+    }
+    s
+}
