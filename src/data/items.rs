@@ -170,12 +170,9 @@ mod tests {
             Items::from_bytes(4, bytes, &mut spare).unwrap(),
             Items::F32(&v)
         );
-        // One byte off: not 4-aligned, so copied.
-        #[expect(
-            clippy::useless_vec,
-            reason = "a heap buffer is 4-aligned, so [1..] is not"
-        )]
-        let mut shifted = vec![0u8; 13];
+        // One byte past a 4-aligned start: not aligned for f16 or f32, so copied.
+        let mut backing = [0u32; 4];
+        let shifted: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut backing)[..13];
         shifted[1..].copy_from_slice(bytes);
         let mut spare = Vec::new();
         let got = Items::from_bytes(4, &shifted[1..], &mut spare).unwrap();
