@@ -160,7 +160,7 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
     let file_job = |stream: &ItemStream| -> anyhow::Result<VotesFile<'_>> {
         Ok(VotesFile {
             job: &job,
-            id: JobId::new(&a.model, &a.data, stream, CHUNK_ITEMS)?,
+            id: JobId::new(&a.model, &name, a.resize, &a.data, stream, CHUNK_ITEMS)?,
             items: items.clone(),
             resume: a.resume,
             stop: Some(&stop),

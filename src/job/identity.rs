@@ -16,6 +16,10 @@ pub struct JobId {
     pub version: String,
     /// sha256 of the model file.
     pub model_sha256: String,
+    /// How the votes name the model's workers (`<name>/<r>`): the model file's stem.
+    pub model_name: String,
+    /// Whether images of another size were resized (`--resize`).
+    pub resize: bool,
     /// The data's fingerprint (see [`digest::data_fingerprint`]).
     pub data: String,
     /// Items in the whole data set.
@@ -25,11 +29,21 @@ pub struct JobId {
 }
 
 impl JobId {
-    /// The identity of classifying `spec` (opened as `stream`) with the model at `model`.
-    pub fn new(model: &Path, spec: &str, stream: &ItemStream, chunk_items: usize) -> Result<JobId> {
+    /// The identity of classifying `spec` (opened as `stream`) with the model at `model`, its
+    /// workers named `<model_name>/<r>`, images resized or not.
+    pub fn new(
+        model: &Path,
+        model_name: &str,
+        resize: bool,
+        spec: &str,
+        stream: &ItemStream,
+        chunk_items: usize,
+    ) -> Result<JobId> {
         Ok(JobId {
             version: env!("CARGO_PKG_VERSION").to_string(),
             model_sha256: digest::file_sha256(model)?,
+            model_name: model_name.to_string(),
+            resize,
             data: digest::data_fingerprint(spec, &stream.name)?,
             items: stream.len,
             chunk_items,
@@ -52,6 +66,19 @@ impl JobId {
                 short(&other.model_sha256)
             ));
         }
+        if self.model_name != other.model_name {
+            d.push(format!(
+                "workers named {}/<r> vs {}/<r>",
+                self.model_name, other.model_name
+            ));
+        }
+        if self.resize != other.resize {
+            d.push(format!(
+                "--resize {} vs {}",
+                on_off(self.resize),
+                on_off(other.resize)
+            ));
+        }
         if self.data != other.data || self.items != other.items {
             d.push(format!(
                 "other data ({} items, {} vs {} items, {})",
@@ -68,6 +95,14 @@ impl JobId {
             ));
         }
         d
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
     }
 }
 
@@ -118,5 +153,40 @@ impl Counts {
             *a += b;
         }
         self.majority_correct += other.majority_correct;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> JobId {
+        JobId {
+            version: "0".into(),
+            model_sha256: "m".into(),
+            model_name: "digits".into(),
+            resize: false,
+            data: "d".into(),
+            items: 10,
+            chunk_items: 5,
+        }
+    }
+
+    #[test]
+    fn a_renamed_model_or_resize_is_another_job() {
+        assert!(job().differences(&job()).is_empty());
+        let renamed = JobId {
+            model_name: "digits-copy".into(),
+            ..job()
+        };
+        assert_eq!(
+            job().differences(&renamed),
+            ["workers named digits/<r> vs digits-copy/<r>"]
+        );
+        let resized = JobId {
+            resize: true,
+            ..job()
+        };
+        assert_eq!(job().differences(&resized), ["--resize off vs on"]);
     }
 }

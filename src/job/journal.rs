@@ -187,6 +187,8 @@ mod tests {
         let job = JobId {
             version: "0".into(),
             model_sha256: "m".into(),
+            model_name: "m".into(),
+            resize: false,
             data: "d".into(),
             items: 10,
             chunk_items: 5,
