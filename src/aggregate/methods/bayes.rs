@@ -21,12 +21,25 @@
 //! of E[ln confusion]` (digammas). Stop when no task posterior moved more than `tol`, or after
 //! `max_iter` steps.
 //!
+//! **Gold** ([`Evidence::gold`]): a task with a known class is clamped to it (one-hot) after
+//! every step, so it teaches the confusion rows; the label the answers alone give it under the
+//! final model is returned beside the fit, for honest scoring.
+//!
+//! **A model's probabilities** ([`Evidence::model`]): for a task the model covers, its class
+//! probabilities tempered by one exponent `lambda` (`p^lambda`, renormalised) take the place of
+//! the class proportions: P(class | item, answers) is proportional to P(class | item) times the
+//! answers' likelihood. `lambda` is the model's weight, fitted after every step from the data:
+//! the one under which the tempered probabilities best predict the annotators' own posteriors
+//! (without the model) on the tasks that have answers ([`super::temper`]). A model that agrees
+//! with the annotators gets weight near or above 1, an overconfident one less, a useless one 0.
+//!
 //! **Tie rule**: lowest class.
 
 use super::digamma::digamma;
 use super::ds_crowdkit::{confusion_counts, vote_shares};
 use super::layout::Layout;
-use super::{one_class, softmax_in_place, Answers, Fit};
+use super::temper;
+use super::{argmax, one_class, softmax_in_place, Answers, Fit};
 use crate::error::Result;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -62,23 +75,64 @@ pub struct BayesParams {
     pub confusion: Vec<f64>,
     /// `classes`: Dirichlet posterior parameters of the class proportions.
     pub proportions: Vec<f64>,
+    /// The model's fitted weight (the exponent on its probabilities), when one was given.
+    pub model_weight: Option<f64>,
 }
 
+/// What the fit may use besides the answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    /// Per task: its known class, or `u32::MAX`.
+    pub gold: Option<&'a [u32]>,
+    pub model: Option<ModelEvidence<'a>>,
+}
+
+/// A model's class probabilities per task, as logs.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelEvidence<'a> {
+    /// `tasks x classes`: ln P(class | item), finite (floored); rows of uncovered tasks unused.
+    pub log_probs: &'a [f64],
+    /// Per task: whether the model has a row for it.
+    pub covered: &'a [bool],
+}
+
+/// A fit with evidence: the fit, and with gold, per task the answers-only label of each clamped
+/// task (`u32::MAX` for the others).
+pub type FitWith = (Fit<BayesParams>, Option<Vec<u32>>);
+
 pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<BayesParams>> {
+    fit_with(a, opts, &Evidence::default()).map(|(f, _)| f)
+}
+
+/// [`fit`] with gold clamped and/or a model's probabilities (see the module docs).
+pub fn fit_with(a: &Answers, opts: &Options, ev: &Evidence) -> Result<FitWith> {
     a.check()?;
+    check_evidence(a, ev)?;
     if let Some(f) = one_class(a, BayesParams::default) {
-        return Ok(f);
+        return Ok((f, ev.gold.map(|g| g.iter().map(|_| 0).collect())));
     }
     let lay = Layout::new(a);
     let k = lay.classes;
     let blocks = lay.blocks(lay.workers * k * k);
     let mut q = vote_shares(&lay);
+    // The annotators-only posteriors the model's weight is fitted against (vote shares first).
+    let mut lambda = ev
+        .model
+        .map(|m| temper::fit(&m, &q, k, |t| lay.task_len(t) > 0, 1.0));
+    let mut unclamped = None;
+    clamp(&mut q, k, ev.gold);
     let mut params = BayesParams::default();
     let mut iterations = 0;
     while iterations < opts.max_iter {
         params = posterior_params(&lay, &blocks, &q, opts.strength);
-        let next = e_step(&lay, &params);
+        let step = e_step(&lay, &params, ev, lambda);
         iterations += 1;
+        let mut next = step.posteriors;
+        if let (Some(m), Some(annotators)) = (&ev.model, &step.annotators) {
+            let l = lambda.unwrap_or(1.0);
+            lambda = Some(temper::fit(m, annotators, k, |t| lay.task_len(t) > 0, l));
+        }
+        unclamped = clamp(&mut next, k, ev.gold);
         let moved = next
             .par_iter()
             .zip(&q)
@@ -89,13 +143,77 @@ pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<BayesParams>> {
             break;
         }
     }
-    Ok(Fit {
-        classes: k,
-        posteriors: q,
-        iterations,
-        objective: None,
-        params,
-    })
+    params.model_weight = lambda;
+    if iterations == 0 {
+        unclamped = ev.gold.map(|g| clamped_labels(&vote_shares(&lay), k, g));
+    }
+    Ok((
+        Fit {
+            classes: k,
+            posteriors: q,
+            iterations,
+            objective: None,
+            params,
+        },
+        unclamped,
+    ))
+}
+
+fn check_evidence(a: &Answers, ev: &Evidence) -> Result<()> {
+    let bad = |what: &str, got: usize, want: usize| {
+        Err(crate::error::Error::Invalid(format!(
+            "{what} has {got} values for {want}"
+        )))
+    };
+    if let Some(g) = ev.gold {
+        if g.len() != a.tasks {
+            return bad("gold", g.len(), a.tasks);
+        }
+        if let Some(&c) = g
+            .iter()
+            .find(|&&c| c != u32::MAX && c as usize >= a.classes)
+        {
+            return Err(crate::error::Error::Invalid(format!(
+                "gold class {c} is not below the class count {}",
+                a.classes
+            )));
+        }
+    }
+    if let Some(m) = &ev.model {
+        if m.covered.len() != a.tasks {
+            return bad("the model's task mask", m.covered.len(), a.tasks);
+        }
+        if m.log_probs.len() != a.tasks * a.classes {
+            return bad(
+                "the model's probabilities",
+                m.log_probs.len(),
+                a.tasks * a.classes,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Per task, the argmax of `q` where gold is known (`u32::MAX` elsewhere).
+fn clamped_labels(q: &[f64], k: usize, gold: &[u32]) -> Vec<u32> {
+    q.chunks_exact(k)
+        .zip(gold)
+        .map(|(row, &g)| if g == u32::MAX { u32::MAX } else { argmax(row) })
+        .collect()
+}
+
+/// Sets gold tasks one-hot; returns their labels before the clamp.
+fn clamp(q: &mut [f64], k: usize, gold: Option<&[u32]>) -> Option<Vec<u32>> {
+    let gold = gold?;
+    let before = clamped_labels(q, k, gold);
+    q.par_chunks_mut(k).zip(gold).for_each(|(row, &g)| {
+        if g != u32::MAX {
+            row.iter_mut()
+                .enumerate()
+                .for_each(|(c, p)| *p = f64::from(c as u32 == g));
+        }
+    });
+    Some(before)
 }
 
 /// Expected confusion counts per worker, the pooled prior mean, and the Dirichlet posteriors.
@@ -165,10 +283,18 @@ fn posterior_params(
         prior_mean,
         confusion: counts,
         proportions,
+        model_weight: None,
     }
 }
 
-fn e_step(lay: &Layout, p: &BayesParams) -> Vec<f64> {
+/// An E-step's posteriors and, with a model, the annotators-only posteriors (the class
+/// proportions in place of the model) its weight is fitted against.
+struct Step {
+    posteriors: Vec<f64>,
+    annotators: Option<Vec<f64>>,
+}
+
+fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> Step {
     let k = lay.classes;
     // E[ln pi_w[c][l]] laid out [w][l][c], so a task reads one contiguous row per answer.
     let mut eln = vec![0.0; lay.workers * k * k];
@@ -184,21 +310,53 @@ fn e_step(lay: &Layout, p: &BayesParams) -> Vec<f64> {
     });
     let total = digamma(p.proportions.iter().sum());
     let eln_prop: Vec<f64> = p.proportions.iter().map(|&v| digamma(v) - total).collect();
+    let answers_only = |t: usize, row: &mut [f64]| {
+        row.copy_from_slice(&eln_prop);
+        for i in lay.of_task(t) {
+            let off = (lay.worker[i] as usize * k + lay.label[i] as usize) * k;
+            row.iter_mut()
+                .zip(&eln[off..off + k])
+                .for_each(|(a, b)| *a += b);
+        }
+    };
     let mut q = vec![0.0; lay.tasks * k];
+    let Some(m) = ev.model else {
+        q.par_chunks_mut(k)
+            .enumerate()
+            .with_min_len(64)
+            .for_each(|(t, row)| {
+                answers_only(t, row);
+                softmax_in_place(row);
+            });
+        return Step {
+            posteriors: q,
+            annotators: None,
+        };
+    };
+    let lambda = lambda.unwrap_or(1.0);
+    let mut r = vec![0.0; lay.tasks * k];
     q.par_chunks_mut(k)
+        .zip(r.par_chunks_mut(k))
         .enumerate()
         .with_min_len(64)
-        .for_each(|(t, row)| {
-            row.copy_from_slice(&eln_prop);
-            for i in lay.of_task(t) {
-                let off = (lay.worker[i] as usize * k + lay.label[i] as usize) * k;
-                row.iter_mut()
-                    .zip(&eln[off..off + k])
-                    .for_each(|(a, b)| *a += b);
+        .for_each(|(t, (row, annot))| {
+            answers_only(t, annot);
+            row.copy_from_slice(annot);
+            if m.covered[t] {
+                // The model's tempered probabilities replace the proportions.
+                let lp = &m.log_probs[t * k..t * k + k];
+                let lz = temper::log_norm(lp, lambda);
+                for c in 0..k {
+                    row[c] += lambda * lp[c] - lz - eln_prop[c];
+                }
             }
             softmax_in_place(row);
+            softmax_in_place(annot);
         });
-    q
+    Step {
+        posteriors: q,
+        annotators: Some(r),
+    }
 }
 
 /// The Dirichlet precision that best explains the workers' rows for true class `c` (expected
