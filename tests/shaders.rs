@@ -5,12 +5,12 @@
 //! composed shaders: struct sizes and field offsets as naga lays them out, constants as naga
 //! evaluates them, workgroup sizes as the entry points declare them.
 
-use microtask::backend::NO_CLAMP;
 use microtask::backend::gpu::layout::{
     self, ClassifyParams, DsParams, GpuTaskLabel, GpuVote, Shader, TallyParams, WgslStruct,
     WgslValue, DS_GROUP, REG_GROUP, REG_ITEMS, REG_ROWS, SHADERS, SOFTMAX_GROUP, TALLY_GROUP,
     TILE_ITEMS, TILE_K, TILE_ROWS, TOTALS_BLOCK,
 };
+use microtask::backend::NO_CLAMP;
 use std::collections::BTreeSet;
 use std::path::Path;
 
