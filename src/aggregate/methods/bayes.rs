@@ -28,10 +28,11 @@
 //! **A model's probabilities** ([`Evidence::model`]): for a task the model covers, its class
 //! probabilities tempered by one exponent `lambda` (`p^lambda`, renormalised) take the place of
 //! the class proportions: P(class | item, answers) is proportional to P(class | item) times the
-//! answers' likelihood. `lambda` is the model's weight, fitted after every step from the data:
-//! the one under which the tempered probabilities best predict the annotators' own posteriors
-//! (without the model) on the tasks that have answers ([`super::temper`]). A model that agrees
-//! with the annotators gets weight near or above 1, an overconfident one less, a useless one 0.
+//! answers' likelihood. `lambda` is the model's weight, a parameter like the confusion rows,
+//! fitted after every step from the data: the one under which the tempered probabilities best
+//! predict the current posteriors of the tasks that have answers (the M-step of the joint
+//! likelihood; [`super::temper`]). A model that agrees with the annotators gets a weight near or
+//! above 1, an overconfident one less, a useless one 0.
 //!
 //! **Tie rule**: lowest class.
 
@@ -115,7 +116,7 @@ pub fn fit_with(a: &Answers, opts: &Options, ev: &Evidence) -> Result<FitWith> {
     let k = lay.classes;
     let blocks = lay.blocks(lay.workers * k * k);
     let mut q = vote_shares(&lay);
-    // The annotators-only posteriors the model's weight is fitted against (vote shares first).
+    // The model's first weight: against the vote shares.
     let mut lambda = ev
         .model
         .map(|m| temper::fit(&m, &q, k, |t| lay.task_len(t) > 0, 1.0));
@@ -125,14 +126,13 @@ pub fn fit_with(a: &Answers, opts: &Options, ev: &Evidence) -> Result<FitWith> {
     let mut iterations = 0;
     while iterations < opts.max_iter {
         params = posterior_params(&lay, &blocks, &q, opts.strength);
-        let step = e_step(&lay, &params, ev, lambda);
+        let mut next = e_step(&lay, &params, ev, lambda);
         iterations += 1;
-        let mut next = step.posteriors;
-        if let (Some(m), Some(annotators)) = (&ev.model, &step.annotators) {
-            let l = lambda.unwrap_or(1.0);
-            lambda = Some(temper::fit(m, annotators, k, |t| lay.task_len(t) > 0, l));
-        }
         unclamped = clamp(&mut next, k, ev.gold);
+        if let Some(m) = &ev.model {
+            let l = lambda.unwrap_or(1.0);
+            lambda = Some(temper::fit(m, &next, k, |t| lay.task_len(t) > 0, l));
+        }
         let moved = next
             .par_iter()
             .zip(&q)
@@ -287,14 +287,9 @@ fn posterior_params(
     }
 }
 
-/// An E-step's posteriors and, with a model, the annotators-only posteriors (the class
-/// proportions in place of the model) its weight is fitted against.
-struct Step {
-    posteriors: Vec<f64>,
-    annotators: Option<Vec<f64>>,
-}
-
-fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> Step {
+/// Task posteriors from the Dirichlet posteriors; with a model, its tempered probabilities in
+/// place of the class proportions on the tasks it covers.
+fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> Vec<f64> {
     let k = lay.classes;
     // E[ln pi_w[c][l]] laid out [w][l][c], so a task reads one contiguous row per answer.
     let mut eln = vec![0.0; lay.workers * k * k];
@@ -310,53 +305,31 @@ fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> 
     });
     let total = digamma(p.proportions.iter().sum());
     let eln_prop: Vec<f64> = p.proportions.iter().map(|&v| digamma(v) - total).collect();
-    let answers_only = |t: usize, row: &mut [f64]| {
-        row.copy_from_slice(&eln_prop);
-        for i in lay.of_task(t) {
-            let off = (lay.worker[i] as usize * k + lay.label[i] as usize) * k;
-            row.iter_mut()
-                .zip(&eln[off..off + k])
-                .for_each(|(a, b)| *a += b);
-        }
-    };
-    let mut q = vec![0.0; lay.tasks * k];
-    let Some(m) = ev.model else {
-        q.par_chunks_mut(k)
-            .enumerate()
-            .with_min_len(64)
-            .for_each(|(t, row)| {
-                answers_only(t, row);
-                softmax_in_place(row);
-            });
-        return Step {
-            posteriors: q,
-            annotators: None,
-        };
-    };
     let lambda = lambda.unwrap_or(1.0);
-    let mut r = vec![0.0; lay.tasks * k];
+    let mut q = vec![0.0; lay.tasks * k];
     q.par_chunks_mut(k)
-        .zip(r.par_chunks_mut(k))
         .enumerate()
         .with_min_len(64)
-        .for_each(|(t, (row, annot))| {
-            answers_only(t, annot);
-            row.copy_from_slice(annot);
-            if m.covered[t] {
-                // The model's tempered probabilities replace the proportions.
-                let lp = &m.log_probs[t * k..t * k + k];
-                let lz = temper::log_norm(lp, lambda);
-                for c in 0..k {
-                    row[c] += lambda * lp[c] - lz - eln_prop[c];
+        .for_each(|(t, row)| {
+            match ev.model.filter(|m| m.covered[t]) {
+                Some(m) => {
+                    let lp = &m.log_probs[t * k..t * k + k];
+                    let lz = temper::log_norm(lp, lambda);
+                    row.iter_mut()
+                        .zip(lp)
+                        .for_each(|(r, &v)| *r = lambda * v - lz);
                 }
+                None => row.copy_from_slice(&eln_prop),
+            }
+            for i in lay.of_task(t) {
+                let off = (lay.worker[i] as usize * k + lay.label[i] as usize) * k;
+                row.iter_mut()
+                    .zip(&eln[off..off + k])
+                    .for_each(|(a, b)| *a += b);
             }
             softmax_in_place(row);
-            softmax_in_place(annot);
         });
-    Step {
-        posteriors: q,
-        annotators: Some(r),
-    }
+    q
 }
 
 /// The Dirichlet precision that best explains the workers' rows for true class `c` (expected

@@ -1,12 +1,12 @@
 //! A model's weight against the annotators: the exponent `lambda` on its class probabilities
 //! (`p^lambda`, renormalised; a temperature of `1 / lambda`) under which they best predict the
-//! annotators' own posteriors.
+//! consensus.
 //!
 //! The fit maximises `sum over tasks of sum_c r[t][c] ln softmax(lambda ln p[t])[c]`, the expected
-//! log-likelihood of the annotators' posteriors `r` (the consensus without the model) under the
-//! tempered model, over the tasks the model covers that have answers. It is concave in `lambda`,
-//! so a safeguarded Newton search finds its maximum within `[0, MAX_WEIGHT]`. No tasks to learn
-//! from: weight 1 (the probabilities at face value).
+//! log-likelihood of the posteriors `r` under the tempered model, over the tasks the model covers
+//! that have answers: the M-step for `lambda` when the tempered probabilities are each task's
+//! prior. It is concave in `lambda`, so a safeguarded Newton search finds its maximum within
+//! `[0, MAX_WEIGHT]`. No tasks to learn from: weight 1 (the probabilities at face value).
 
 use super::bayes::ModelEvidence;
 use rayon::prelude::*;
