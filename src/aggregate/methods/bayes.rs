@@ -48,7 +48,8 @@ use std::ops::Range;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
     pub max_iter: usize,
-    /// Stop when the largest change of any task posterior is at most this.
+    /// Stop when the largest change of any task posterior is at most this. 1e-4: on the shared
+    /// sets 1e-6 to 1e-3 give the same labels; 1e-4 takes a third fewer steps than 1e-6.
     pub tol: f64,
     /// Pseudo-answers per confusion row in the prior; `None` = fitted (see the module docs).
     pub strength: Option<f64>,
@@ -58,7 +59,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_iter: 100,
-            tol: 1e-6,
+            tol: 1e-4,
             strength: None,
         }
     }
@@ -124,9 +125,11 @@ pub fn fit_with(a: &Answers, opts: &Options, ev: &Evidence) -> Result<FitWith> {
     clamp(&mut q, k, ev.gold);
     let mut params = BayesParams::default();
     let mut iterations = 0;
+    // Two posterior buffers, swapped each step (no fresh pages per iteration).
+    let mut next = vec![0.0; q.len()];
     while iterations < opts.max_iter {
         params = posterior_params(&lay, &blocks, &q, opts.strength);
-        let mut next = e_step(&lay, &params, ev, lambda);
+        e_step(&lay, &params, ev, lambda, &mut next);
         iterations += 1;
         unclamped = clamp(&mut next, k, ev.gold);
         if let Some(m) = &ev.model {
@@ -138,7 +141,7 @@ pub fn fit_with(a: &Answers, opts: &Options, ev: &Evidence) -> Result<FitWith> {
             .zip(&q)
             .map(|(a, b)| (a - b).abs())
             .reduce(|| 0.0, f64::max);
-        q = next;
+        std::mem::swap(&mut q, &mut next);
         if moved <= opts.tol {
             break;
         }
@@ -287,9 +290,9 @@ fn posterior_params(
     }
 }
 
-/// Task posteriors from the Dirichlet posteriors; with a model, its tempered probabilities in
-/// place of the class proportions on the tasks it covers.
-fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> Vec<f64> {
+/// Task posteriors (into `q`, every value written) from the Dirichlet posteriors; with a model,
+/// its tempered probabilities in place of the class proportions on the tasks it covers.
+fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>, q: &mut [f64]) {
     let k = lay.classes;
     // E[ln pi_w[c][l]] laid out [w][l][c], so a task reads one contiguous row per answer.
     let mut eln = vec![0.0; lay.workers * k * k];
@@ -306,7 +309,6 @@ fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> 
     let total = digamma(p.proportions.iter().sum());
     let eln_prop: Vec<f64> = p.proportions.iter().map(|&v| digamma(v) - total).collect();
     let lambda = lambda.unwrap_or(1.0);
-    let mut q = vec![0.0; lay.tasks * k];
     q.par_chunks_mut(k)
         .enumerate()
         .with_min_len(64)
@@ -329,7 +331,6 @@ fn e_step(lay: &Layout, p: &BayesParams, ev: &Evidence, lambda: Option<f64>) -> 
             }
             softmax_in_place(row);
         });
-    q
 }
 
 /// The Dirichlet precision that best explains the workers' rows for true class `c` (expected
