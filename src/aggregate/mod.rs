@@ -122,24 +122,14 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// Aggregation settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Aggregation settings (default: the default method, default Dawid-Skene settings).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Options {
     pub method: Method,
     /// Dawid-Skene settings (ignored by the other methods).
     pub ds: DsOptions,
     /// Also compute posteriors for `mv` (vote shares); `wmv` and `ds` always have them.
     pub posteriors: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            method: Method::default(),
-            ds: DsOptions::default(),
-            posteriors: false,
-        }
-    }
 }
 
 impl Options {
