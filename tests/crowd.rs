@@ -260,7 +260,8 @@ fn edge_cases_give_sensible_results() {
     let loaded = read_votes(&[&a, &b]).unwrap();
     let votes = &loaded.table;
     assert_eq!(votes.classes, vec!["x", "y", "z"]);
-    for method in [Method::Mv, Method::Wmv, Method::Ds] {
+    // kos takes two classes only.
+    for method in Method::ALL.into_iter().filter(|&m| m != Method::Kos) {
         let agg = aggregate::aggregate(votes, None, &Options::new(method), &backend()).unwrap();
         let name = |t: usize| votes.classes[agg.labels[t].label as usize].as_str();
         assert_eq!(name(0), "x", "{method}");
@@ -282,7 +283,7 @@ fn edge_cases_give_sensible_results() {
         "task,worker,label\n1,a,k\n1,b,k\n2,a,k\n3,b,k\n",
     );
     let votes = read_votes(&[&same]).unwrap().table;
-    for method in [Method::Mv, Method::Wmv, Method::Ds] {
+    for method in Method::ALL {
         let agg = aggregate::aggregate(&votes, None, &Options::new(method), &backend()).unwrap();
         assert!(agg
             .labels
@@ -448,11 +449,14 @@ fn tally_cli_end_to_end() {
     );
     assert_eq!(w.len(), 165);
     let r = lines(&rev);
-    assert_eq!(r[0], "task,label,confidence,answers,suggested_answers");
+    assert_eq!(
+        r[0],
+        "task,label,confidence,answers,suggested_answers,value"
+    );
     assert_eq!(r.len() as u64 - 1, j["under_review"].as_u64().unwrap());
     assert_eq!(lines(&post)[0], "task,0,1");
 
-    // Text report, default method mv; two votes files.
+    // Text report, the default method (bayes, issue 11); two votes files.
     let (v2, _) = crowd_set("temp");
     let o = microtask(&[
         "tally",
@@ -464,7 +468,7 @@ fn tally_cli_end_to_end() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("method mv"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("method bayes"), "{}", stdout(&o));
     assert_eq!(lines(&out).len(), 1 + 800 + 462);
 }
 
@@ -574,4 +578,100 @@ fn synth_votes_cli_writes_votes_and_gold() {
         v.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
+}
+
+/// Bad input to every method, through the CLI with every output: one answer, one class, a worker
+/// with one answer, gold contradicting every answer: a result with no NaN or infinity in any
+/// file; an empty file: a clear error and no output. kos on more than two classes: a clear error.
+#[test]
+fn every_method_on_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, Option<&str>); 4] = [
+        ("one answer", "task,worker,label\nt,w,x\n", None),
+        (
+            "one class",
+            "task,worker,label\n1,a,k\n1,b,k\n2,a,k\n",
+            None,
+        ),
+        (
+            "a worker with one answer",
+            "task,worker,label\n1,a,x\n1,b,x\n2,a,y\n2,b,y\n3,a,x\n3,b,y\n3,c,y\n",
+            None,
+        ),
+        (
+            "gold against every answer",
+            "task,worker,label\n1,a,x\n1,b,x\n2,a,x\n2,b,x\n3,a,y\n3,b,y\n",
+            Some("task,label\n1,y\n2,y\n3,x\n"),
+        ),
+    ];
+    let arg = |p: &Path| p.to_str().unwrap().to_string();
+    for m in Method::ALL {
+        for (i, (what, votes, gold)) in cases.iter().enumerate() {
+            let v = write(d.path(), &format!("v{i}.csv"), votes);
+            let outs: Vec<PathBuf> = ["l", "w", "r", "p"]
+                .iter()
+                .map(|f| d.path().join(format!("{f}-{}-{i}.csv", m.name())))
+                .collect();
+            let mut a: Vec<String> = [
+                "tally",
+                "--method",
+                m.name(),
+                "--backend",
+                "cpu",
+                "--review-below",
+                "1",
+            ]
+            .map(String::from)
+            .to_vec();
+            a.extend(["--votes".into(), arg(&v), "--out".into(), arg(&outs[0])]);
+            a.extend(["--workers-out".into(), arg(&outs[1])]);
+            a.extend(["--review-out".into(), arg(&outs[2])]);
+            a.extend(["--posteriors-out".into(), arg(&outs[3])]);
+            if let Some(g) = gold {
+                let g = write(d.path(), &format!("g{i}.csv"), g);
+                a.extend(["--gold".into(), arg(&g)]);
+            }
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let o = microtask(&a);
+            assert!(o.status.success(), "{m} on {what}: {}", stderr(&o));
+            for f in &outs {
+                let text = std::fs::read_to_string(f).unwrap().to_lowercase();
+                assert!(
+                    !text.contains("nan") && !text.contains("inf"),
+                    "{m} on {what}: {}:\n{text}",
+                    f.display()
+                );
+            }
+        }
+        let empty = write(d.path(), "empty.csv", "task,worker,label\n");
+        let out = d.path().join(format!("empty-{}.csv", m.name()));
+        let o = microtask(&[
+            "tally",
+            "--method",
+            m.name(),
+            "--votes",
+            empty.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{m} on an empty file");
+        assert!(stderr(&o).contains("no answers"), "{m}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+    let three = write(
+        d.path(),
+        "three.csv",
+        "task,worker,label\n1,a,x\n1,b,y\n2,a,z\n",
+    );
+    let o = microtask(&[
+        "tally",
+        "--method",
+        "kos",
+        "--votes",
+        three.to_str().unwrap(),
+        "--out",
+        d.path().join("k.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("two classes"), "{}", stderr(&o));
 }

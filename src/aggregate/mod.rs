@@ -6,18 +6,30 @@
 //! - [`Method::Wmv`]: weighted majority vote ([`wmv`]): weights from gold accuracy, else
 //!   agreement with the majority (Wawa).
 //! - [`Method::Ds`]: Dawid-Skene EM ([`dawid_skene`]), gold tasks clamped.
+//! - [`Method::Bayes`] (the default), [`Method::DsCrowdkit`], [`Method::OneCoin`],
+//!   [`Method::Glad`], [`Method::Mace`], [`Method::Zbs`], [`Method::Kos`]: the methods of
+//!   [`methods`], on the CPU ([`fitted`] turns their fits into an [`Aggregate`]). `bayes` clamps
+//!   gold tasks and can take a model's probabilities ([`model_probs`]); the others use gold for
+//!   scoring only.
+//!
+//! Why `bayes` is the default: it has the best mean rank over the shared crowd sets and
+//! synthetic crowds of many shapes, and keeps that rank when any one shared set is left out
+//! (`tests/default_method.rs` checks the rule; docs/aggregation.md has the table).
 //!
 //! Then [`quality`] scores the aggregate and the workers, and [`review`] lists the tasks that need
 //! more answers.
 
 pub mod dawid_skene;
+pub mod fitted;
 pub mod majority;
 pub mod methods;
+pub mod model_probs;
 pub mod quality;
 pub mod review;
 pub mod wmv;
 
 pub use dawid_skene::{DsFit, DsModel, DsOptions};
+pub use model_probs::ModelProbs;
 pub use quality::{GoldScore, WorkerQuality};
 pub use review::ReviewItem;
 
@@ -32,22 +44,76 @@ use std::path::Path;
 pub enum Method {
     /// Majority vote: most answers wins; ties to the higher summed confidence (an answer without
     /// one counts as the mean of those with one), then the lowest class.
-    #[default]
     Mv,
     /// Weighted majority vote: workers weighted by gold accuracy, else by agreement with the
     /// majority (Wawa).
     Wmv,
-    /// Dawid-Skene EM: a confusion matrix per worker and class priors.
+    /// Dawid-Skene EM: a confusion matrix per worker and class priors (smoothed).
     Ds,
+    /// Dawid-Skene exactly as crowd-kit's `DawidSkene` (no smoothing, its start and stop rule).
+    DsCrowdkit,
+    /// One accuracy per worker (crowd-kit's `OneCoinDawidSkene`).
+    OneCoin,
+    /// GLAD: worker skill and task difficulty (crowd-kit's `GLAD`).
+    Glad,
+    /// MACE: each worker knows or spams (crowd-kit's `MACE`).
+    Mace,
+    /// Zero-based skill: a weighted vote with learned skills (crowd-kit's `ZeroBasedSkill`).
+    Zbs,
+    /// Karger-Oh-Shah message passing, two classes only (crowd-kit's `KOS`).
+    Kos,
+    /// Bayesian classifier combination: Dirichlet priors on every confusion row, set from the
+    /// data; the default.
+    #[default]
+    Bayes,
 }
 
 impl Method {
+    pub const ALL: [Method; 10] = [
+        Method::Mv,
+        Method::Wmv,
+        Method::Ds,
+        Method::DsCrowdkit,
+        Method::OneCoin,
+        Method::Glad,
+        Method::Mace,
+        Method::Zbs,
+        Method::Kos,
+        Method::Bayes,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Method::Mv => "mv",
             Method::Wmv => "wmv",
             Method::Ds => "ds",
+            Method::DsCrowdkit => "ds-crowdkit",
+            Method::OneCoin => "onecoin",
+            Method::Glad => "glad",
+            Method::Mace => "mace",
+            Method::Zbs => "zbs",
+            Method::Kos => "kos",
+            Method::Bayes => "bayes",
         }
+    }
+
+    /// The [`methods`] method behind this one, for those that have one.
+    pub fn fitted(self) -> Option<methods::Method> {
+        Some(match self {
+            Method::Mv | Method::Wmv | Method::Ds => return None,
+            Method::DsCrowdkit => methods::Method::DsCrowdkit,
+            Method::OneCoin => methods::Method::OneCoin,
+            Method::Glad => methods::Method::Glad,
+            Method::Mace => methods::Method::Mace,
+            Method::Zbs => methods::Method::Zbs,
+            Method::Kos => methods::Method::Kos,
+            Method::Bayes => methods::Method::Bayes,
+        })
+    }
+
+    /// Whether gold tasks are clamped (or weight workers) when gold is passed to the fit.
+    pub fn uses_gold(self) -> bool {
+        matches!(self, Method::Wmv | Method::Ds | Method::Bayes)
     }
 }
 
@@ -57,24 +123,14 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// Aggregation settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Aggregation settings (default: the default method, default Dawid-Skene settings).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Options {
     pub method: Method,
     /// Dawid-Skene settings (ignored by the other methods).
     pub ds: DsOptions,
     /// Also compute posteriors for `mv` (vote shares); `wmv` and `ds` always have them.
     pub posteriors: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            method: Method::Mv,
-            ds: DsOptions::default(),
-            posteriors: false,
-        }
-    }
 }
 
 impl Options {
@@ -92,18 +148,31 @@ pub struct Aggregate {
     pub method: Method,
     /// One per task, in task-id order.
     pub labels: Vec<TaskLabel>,
-    /// `tasks * classes`: vote shares (mv, when asked), weight shares (wmv), posteriors (ds).
+    /// `tasks * classes`: vote shares (mv, when asked), weight shares (wmv), posteriors (the
+    /// others).
     pub posteriors: Option<Vec<f32>>,
-    /// EM iterations run (0 for mv and wmv).
+    /// EM (or variational, message-passing) iterations run (0 for mv and wmv).
     pub iterations: usize,
+    /// Dawid-Skene's log-likelihood.
     pub log_likelihood: Option<f64>,
+    /// The other methods' own objective ([`methods::Fit::objective`]).
+    pub objective: Option<f64>,
     /// Dawid-Skene's fitted model.
     pub model: Option<DsModel>,
     /// Weighted majority vote's worker weights.
     pub weights: Option<Vec<f32>>,
-    /// Dawid-Skene with gold: the answers-only label of each clamped gold task (see
+    /// Dawid-Skene or bayes with gold: the answers-only label of each clamped gold task (see
     /// [`quality::score`]).
     pub unclamped: Option<Vec<u32>>,
+    /// Per worker: the probability that an answer of theirs is right, from the method's own
+    /// parameters (skills, spamming probabilities, confusion diagonals; see [`fitted`]).
+    pub worker_accuracy: Option<Vec<f32>>,
+    /// `classes x classes`: how a typical worker answers (`[c * K + l]` = P(answer l | true c)),
+    /// for the value of one more answer ([`review::by_value`]).
+    pub typical_worker: Option<Vec<f64>>,
+    /// With a model's probabilities: its fitted weight, and the tasks it covers that have no
+    /// answers (with their tempered probabilities).
+    pub with_model: Option<fitted::ModelPart>,
 }
 
 /// Aggregates `votes` with `opts.method`. `gold`, when given, is used by the method: `wmv`
@@ -156,10 +225,11 @@ pub fn aggregate(
                 iterations: fit.iterations,
                 log_likelihood: fit.log_likelihood,
                 model: Some(fit.model),
-                weights: None,
                 unclamped: fit.unclamped,
+                ..Aggregate::default()
             })
         }
+        m => fitted::aggregate(votes, gold, m, None),
     }
 }
 

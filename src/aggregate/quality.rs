@@ -65,8 +65,9 @@ pub struct WorkerQuality {
     pub agreement: f32,
     /// Estimated accuracy without looking at gold: for `ds`, the mean posterior probability of
     /// the labels it gave (the expected fraction of its answers that are right; when gold was
-    /// clamped, the gold tasks' posteriors are their gold class); for `mv` and `wmv`, its
-    /// agreement with the aggregate (Wawa's estimate).
+    /// clamped, the gold tasks' posteriors are their gold class); for the methods of
+    /// [`super::fitted`], from the method's parameters ([`Aggregate::worker_accuracy`]); for
+    /// `mv`, `wmv` and `kos`, its agreement with the aggregate (Wawa's estimate).
     pub estimated_accuracy: f32,
     /// Answers on gold tasks, and how many were right.
     pub gold_answers: u32,
@@ -106,13 +107,14 @@ pub fn workers(votes: &VoteTable, agg: &Aggregate, gold: Option<&Gold>) -> Vec<W
                 }
             }
             let agreement = agree as f32 / n.max(1) as f32;
+            let from_params = agg.worker_accuracy.as_ref().and_then(|a| a.get(w).copied());
             WorkerQuality {
                 answers: n,
                 agreement,
-                estimated_accuracy: if post.is_some() {
-                    (psum / n.max(1) as f64) as f32
-                } else {
-                    agreement
+                estimated_accuracy: match (from_params, post) {
+                    (Some(a), _) => a,
+                    (None, Some(_)) => (psum / n.max(1) as f64) as f32,
+                    (None, None) => agreement,
                 },
                 gold_answers: gn,
                 gold_correct: gc,

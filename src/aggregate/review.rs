@@ -1,7 +1,16 @@
 //! The review loop: tasks whose aggregated confidence is below a threshold, as microtasks to hand
 //! back to the crowd, with how many more answers each needs. The answers that come back are merged
 //! by passing them as another `--votes` file.
+//!
+//! [`by_value`] ranks them by the **expected value of one more answer** ([`value_of_answer`]):
+//! how much one answer from a typical worker is expected to raise the probability that the
+//! task's label is right. It is highest where the posterior is split between classes a typical
+//! worker tells apart well, and near 0 where the task is settled or where no answer could settle
+//! it (a task on which the crowd itself is confused). With a model's probabilities, tasks nobody
+//! has answered yet are ranked beside the others by the same measure on the model's tempered
+//! probabilities (ActiveLab's idea, in expected-gain form).
 
+use super::Aggregate;
 use crate::backend::TaskLabel;
 use crate::data::votes::{push_field, write_rows, VoteTable};
 use crate::error::Result;
@@ -21,6 +30,10 @@ pub struct ReviewItem {
     pub answers: u32,
     /// Extra answers suggested.
     pub suggested: u32,
+    /// The expected value of one more answer (0 from [`review`], which does not compute it).
+    pub value: f32,
+    /// `false` for a task nobody has answered yet (then `task` is the model's row index).
+    pub answered: bool,
 }
 
 /// How many tasks have confidence below `below`.
@@ -75,6 +88,8 @@ pub fn review(
             confidence: l.confidence,
             answers: l.answers,
             suggested: suggested_answers(l.confidence, below, classes, worker_accuracy),
+            value: 0.0,
+            answered: true,
         })
         .collect();
     items.par_sort_by(|a, b| {
@@ -85,18 +100,136 @@ pub fn review(
     items
 }
 
-/// Writes `task,label,confidence,answers,suggested_answers` atomically.
+/// A typical worker who is right with probability `accuracy` and otherwise gives any other class
+/// alike: `[c * K + l]` = P(answer l | true c).
+pub fn one_coin(classes: usize, accuracy: f32) -> Vec<f64> {
+    let k = classes.max(1);
+    let a = (accuracy as f64).clamp(0.0, 1.0);
+    let wrong = if k > 1 {
+        (1.0 - a) / (k - 1) as f64
+    } else {
+        0.0
+    };
+    (0..k * k)
+        .map(|j| if j / k == j % k { a } else { wrong })
+        .collect()
+}
+
+/// The expected value of one more answer to a task with posterior `q` from a worker who answers
+/// as `worker` (`[c * K + l]` = P(answer l | true c)): the expected probability that the label is
+/// right after the answer, minus before, `sum_l max_c q_c P(l | c) - max_c q_c`. Never negative
+/// (information does not hurt on average).
+pub fn value_of_answer(q: &[f32], worker: &[f64]) -> f64 {
+    let k = q.len();
+    let before = q.iter().fold(0f64, |m, &p| m.max(p as f64));
+    let after: f64 = (0..k)
+        .map(|l| {
+            (0..k)
+                .map(|c| q[c] as f64 * worker[c * k + l])
+                .fold(0.0, f64::max)
+        })
+        .sum();
+    (after - before).max(0.0)
+}
+
+/// Tasks with confidence below `below`, most valuable first ([`value_of_answer`]; ties by lower
+/// confidence, then answered before unanswered, then id), with suggested extra answers. The
+/// typical worker is [`Aggregate::typical_worker`] when the method has one, else a one-coin
+/// worker of accuracy `worker_accuracy`. With a model ([`Aggregate::with_model`]) the tasks it
+/// covers that nobody answered are included by the same rule.
+pub fn by_value(
+    agg: &Aggregate,
+    below: f32,
+    classes: usize,
+    worker_accuracy: f32,
+) -> Vec<ReviewItem> {
+    let k = classes.max(1);
+    let worker = agg
+        .typical_worker
+        .clone()
+        .filter(|m| m.len() == k * k)
+        .unwrap_or_else(|| one_coin(k, worker_accuracy));
+    // A task's posterior; without posteriors, the label's confidence and the rest spread evenly.
+    let row_of = |t: usize, l: &TaskLabel, buf: &mut Vec<f32>| {
+        buf.clear();
+        match &agg.posteriors {
+            Some(p) if p.len() == agg.labels.len() * k => buf.extend(&p[t * k..t * k + k]),
+            _ => {
+                let rest = (1.0 - l.confidence) / (k - 1).max(1) as f32;
+                buf.extend((0..k).map(|c| {
+                    if c as u32 == l.label {
+                        l.confidence
+                    } else {
+                        rest
+                    }
+                }));
+            }
+        }
+    };
+    let item =
+        |task: u32, label: u32, confidence: f32, answers: u32, q: &[f32], answered| ReviewItem {
+            task,
+            label,
+            confidence,
+            answers,
+            suggested: suggested_answers(confidence, below, k, worker_accuracy),
+            value: value_of_answer(q, &worker) as f32,
+            answered,
+        };
+    let mut items: Vec<ReviewItem> = agg
+        .labels
+        .par_iter()
+        .enumerate()
+        .filter(|(_, l)| l.confidence < below)
+        .map_init(Vec::new, |buf, (t, l)| {
+            row_of(t, l, buf);
+            item(t as u32, l.label, l.confidence, l.answers, buf, true)
+        })
+        .collect();
+    if let Some(m) = &agg.with_model {
+        items.par_extend(
+            m.unanswered
+                .par_iter()
+                .zip(m.unanswered_posteriors.par_chunks_exact(k))
+                .filter_map(|(&row, q)| {
+                    let label =
+                        super::methods::argmax(&q.iter().map(|&p| p as f64).collect::<Vec<_>>());
+                    let conf = q[label as usize];
+                    (conf < below).then(|| item(row, label, conf, 0, q, false))
+                }),
+        );
+    }
+    items.par_sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then(a.confidence.total_cmp(&b.confidence))
+            .then(b.answered.cmp(&a.answered))
+            .then(a.task.cmp(&b.task))
+    });
+    items
+}
+
+/// Writes `task,label,confidence,answers,suggested_answers,value` atomically (a task nobody has
+/// answered is named by its row index).
 pub fn write_review(path: &Path, votes: &VoteTable, items: &[ReviewItem]) -> Result<()> {
     write_rows(
         path,
-        "task,label,confidence,answers,suggested_answers\n",
+        "task,label,confidence,answers,suggested_answers,value\n",
         items.len(),
         |i, buf| {
             let r = &items[i];
-            push_field(buf, &votes.tasks[r.task as usize]);
+            if r.answered {
+                push_field(buf, &votes.tasks[r.task as usize]);
+            } else {
+                let _ = write!(buf, "{}", r.task);
+            }
             buf.push(b',');
             push_field(buf, &votes.classes[r.label as usize]);
-            let _ = writeln!(buf, ",{},{},{}", r.confidence, r.answers, r.suggested);
+            let _ = writeln!(
+                buf,
+                ",{},{},{},{}",
+                r.confidence, r.answers, r.suggested, r.value
+            );
         },
     )
 }
@@ -112,5 +245,21 @@ mod tests {
         assert!(a >= 1 && b > a, "{a} {b}");
         assert_eq!(suggested_answers(0.0, 1.0, 2, 0.5), MAX_SUGGESTED);
         assert_eq!(suggested_answers(0.89, 0.9, 10, 0.9), 1);
+    }
+
+    #[test]
+    fn value_is_highest_where_an_answer_can_decide() {
+        let w = one_coin(2, 0.8);
+        let settled = value_of_answer(&[0.99, 0.01], &w);
+        let split = value_of_answer(&[0.5, 0.5], &w);
+        let leaning = value_of_answer(&[0.7, 0.3], &w);
+        assert!(
+            split > leaning && leaning >= settled,
+            "{split} {leaning} {settled}"
+        );
+        assert!((split - 0.3).abs() < 1e-6, "{split}");
+        // A worker at chance adds nothing.
+        assert!(value_of_answer(&[0.5, 0.5], &one_coin(2, 0.5)).abs() < 1e-12);
+        assert!(value_of_answer(&[1.0, 0.0], &w).abs() < 1e-12);
     }
 }

@@ -2,8 +2,8 @@
 
 use super::numbers;
 use super::values::{BackendArg, MethodArg};
-use anyhow::Context;
-use microtask::aggregate::{self, quality, review, DsOptions, Method, Options};
+use anyhow::{bail, Context};
+use microtask::aggregate::{self, quality, review, DsOptions, Method, ModelProbs, Options};
 use microtask::backend::cpu::CpuBackend;
 use microtask::backend::{select, Backend};
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
@@ -28,15 +28,24 @@ pub struct TallyArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
-    /// Aggregation method: mv (majority vote), wmv (weighted majority vote), ds (Dawid-Skene).
-    #[arg(long, value_enum, default_value_t = MethodArg::Mv)]
+    /// Aggregation method. The default, bayes, has the best mean rank over the shared crowd sets
+    /// and synthetic crowds of many shapes (docs/aggregation.md).
+    #[arg(long, value_enum, default_value_t = MethodArg::Bayes)]
     pub method: MethodArg,
+
+    /// A model's class probabilities, .npy f32 [items, members, classes] or [items, classes]
+    /// (row i = the task whose id is i; members averaged; column c = the class named c). They
+    /// enter the bayes aggregate with a weight fitted from their agreement with the annotators;
+    /// rows nobody answered are candidates for --review-out.
+    #[arg(long, value_name = "FILE")]
+    pub model_probs: Option<PathBuf>,
 
     /// Gold labels, CSV `task,label`: prints the accuracy of the aggregate (and per worker in
     /// --workers-out). Unless --gold-score-only, wmv weights workers by their gold accuracy and
-    /// ds clamps gold tasks to their label (the accuracy printed for ds is then that of the label
-    /// the answers alone give on those tasks). Gold tasks absent from the votes are ignored with a
-    /// warning; a gold label that is not among the votes' labels is an error.
+    /// ds and bayes clamp gold tasks to their label (the accuracy printed is then that of the
+    /// label the answers alone give on those tasks); the other methods use gold for scoring only.
+    /// Gold tasks absent from the votes are ignored with a warning; a gold label that is not
+    /// among the votes' labels is an error.
     #[arg(long, value_name = "FILE")]
     pub gold: Option<PathBuf>,
 
@@ -58,13 +67,16 @@ pub struct TallyArgs {
     pub smoothing: f32,
 
     /// Per-worker quality, CSV with the columns worker, answers, agreement (with the aggregate),
-    /// estimated_accuracy (from Dawid-Skene posteriors with ds, agreement otherwise),
+    /// estimated_accuracy (from the method's parameters: skills, spamming probabilities,
+    /// confusion diagonals; from the posteriors with ds; agreement with mv, wmv and kos),
     /// gold_answers and gold_accuracy (empty without gold answers).
     #[arg(long, value_name = "FILE")]
     pub workers_out: Option<PathBuf>,
 
-    /// Tasks to review: CSV `task,label,confidence,answers,suggested_answers` with the tasks whose
-    /// confidence is below --review-below, least confident first. Collect the suggested extra
+    /// Tasks to review: CSV `task,label,confidence,answers,suggested_answers,value` with the
+    /// tasks whose confidence is below --review-below, ranked by the expected value of one more
+    /// answer (the expected rise of the probability that the label is right); with
+    /// --model-probs also the tasks nobody answered yet (answers 0). Collect the suggested extra
     /// answers and pass them back as another --votes file.
     #[arg(long, value_name = "FILE", requires = "review_below")]
     pub review_out: Option<PathBuf>,
@@ -74,7 +86,7 @@ pub struct TallyArgs {
     pub review_below: Option<f32>,
 
     /// Per-task class probabilities: CSV `task,<class>...` (vote shares for mv, weight shares
-    /// for wmv, posteriors for ds).
+    /// for wmv, posteriors for the others; one-hot for kos).
     #[arg(long, value_name = "FILE")]
     pub posteriors_out: Option<PathBuf>,
 
@@ -123,6 +135,13 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
             outs.output(flag, p);
         }
     }
+    let method: Method = args.method.into();
+    if let Some(p) = &args.model_probs {
+        if method != Method::Bayes {
+            bail!("--model-probs works with --method bayes (the default), not {method}");
+        }
+        outs.input("--model-probs", p);
+    }
     outs.check()?;
     let loaded = read_votes(&votes_files)?;
     let votes = &loaded.table;
@@ -147,29 +166,36 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let model = match &args.model_probs {
+        Some(p) => Some(ModelProbs::read(p)?),
+        None => None,
+    };
     let opts = Options {
-        method: args.method.into(),
+        method,
         ds: DsOptions {
             max_iters: args.max_iters,
             tol: args.tol,
             smoothing: args.smoothing,
         },
-        posteriors: args.posteriors_out.is_some(),
+        posteriors: args.posteriors_out.is_some() || args.review_out.is_some(),
     };
     let fit_gold = if args.gold_score_only {
         None
     } else {
         gold.as_ref()
     };
-    let agg = aggregate::aggregate(votes, fit_gold, &opts, backend.as_ref())
-        .with_context(|| format!("aggregating {}", describe_paths(&args.votes)))?;
+    let agg = match &model {
+        Some(m) => aggregate::fitted::aggregate(votes, fit_gold, method, Some(m)),
+        None => aggregate::aggregate(votes, fit_gold, &opts, backend.as_ref()),
+    }
+    .with_context(|| format!("aggregating {}", describe_paths(&args.votes)))?;
     let score = gold.as_ref().map(|g| quality::score(&agg, g));
 
     let need_workers = args.workers_out.is_some() || args.review_out.is_some();
     let workers = need_workers.then(|| quality::workers(votes, &agg, gold.as_ref()));
     let review_items = match (args.review_below, &workers) {
-        (Some(p), Some(w)) => Some(review::review(
-            &agg.labels,
+        (Some(p), Some(w)) => Some(review::by_value(
+            &agg,
             p,
             votes.n_classes(),
             quality::mean_accuracy(w),
@@ -216,6 +242,14 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         if let Some(items) = &review_items {
             j["under_review"] = items.len().into();
         }
+        if let Some(o) = agg.objective {
+            j["objective"] = o.into();
+        }
+        if let Some(m) = &agg.with_model {
+            j["model_weight"] = m.weight.into();
+            j["model_tasks"] = m.covered_tasks.into();
+            j["model_unanswered"] = m.unanswered.len().into();
+        }
         println!("{j}");
     } else {
         println!(
@@ -229,9 +263,18 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
                 (Method::Ds, Some(ll)) =>
                     format!(" ({} iterations, log-likelihood {ll:.4})", agg.iterations),
                 (Method::Ds, None) => " (0 iterations: vote shares)".to_string(),
-                _ => String::new(),
+                (Method::Mv | Method::Wmv, _) => String::new(),
+                _ => format!(" ({} iterations)", agg.iterations),
             }
         );
+        if let Some(m) = &agg.with_model {
+            println!(
+                "model: weight {:.3} on {} answered tasks; {} tasks without answers",
+                m.weight,
+                m.covered_tasks,
+                m.unanswered.len()
+            );
+        }
         if let Some(s) = score {
             println!(
                 "accuracy on {} gold tasks: {:.4} ({} correct)",

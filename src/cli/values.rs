@@ -34,13 +34,29 @@ impl From<BackendArg> for BackendKind {
 pub enum MethodArg {
     /// Majority vote: most answers wins; ties to the higher summed confidence (an answer without
     /// one counts as the mean of those with one), then the lowest class.
-    #[default]
     Mv,
     /// Weighted majority vote: workers weighted by gold accuracy, else by agreement with the
     /// majority (Wawa).
     Wmv,
-    /// Dawid-Skene EM: a confusion matrix per worker and class priors.
+    /// Dawid-Skene EM: a confusion matrix per worker and class priors (smoothed).
     Ds,
+    /// Dawid-Skene exactly as crowd-kit's DawidSkene (no smoothing, its start and stopping rule).
+    DsCrowdkit,
+    /// One accuracy per worker (crowd-kit's OneCoinDawidSkene).
+    #[value(name = "onecoin")]
+    OneCoin,
+    /// GLAD: worker skill and task difficulty (crowd-kit's GLAD).
+    Glad,
+    /// MACE: each worker either knows the answer or spams (crowd-kit's MACE).
+    Mace,
+    /// Zero-based skill: a weighted vote with learned skills (crowd-kit's ZeroBasedSkill).
+    Zbs,
+    /// Karger-Oh-Shah message passing, two classes only (crowd-kit's KOS).
+    Kos,
+    /// Bayesian classifier combination (the default): a Dirichlet prior on every worker's
+    /// confusion matrix, set from the data by maximum evidence.
+    #[default]
+    Bayes,
 }
 
 impl From<MethodArg> for Method {
@@ -49,6 +65,13 @@ impl From<MethodArg> for Method {
             MethodArg::Mv => Method::Mv,
             MethodArg::Wmv => Method::Wmv,
             MethodArg::Ds => Method::Ds,
+            MethodArg::DsCrowdkit => Method::DsCrowdkit,
+            MethodArg::OneCoin => Method::OneCoin,
+            MethodArg::Glad => Method::Glad,
+            MethodArg::Mace => Method::Mace,
+            MethodArg::Zbs => Method::Zbs,
+            MethodArg::Kos => Method::Kos,
+            MethodArg::Bayes => Method::Bayes,
         }
     }
 }

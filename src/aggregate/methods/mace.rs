@@ -73,24 +73,23 @@ pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<MaceParams>> {
     }
     let lay = Layout::new(a);
     let blocks = lay.blocks(lay.workers * (lay.classes + 1) + 1);
+    // One posteriors buffer per restart, reused by every step (no fresh pages per iteration).
     let run = |r: usize| {
         let mut params = start(&lay, opts, opts.seed.wrapping_add(r as u64));
-        let mut step = e_step(&lay, &blocks, &params);
+        let mut step = e_step(&lay, &blocks, &params, vec![0.0; lay.tasks * lay.classes]);
         for _ in 0..opts.n_iter {
             params = m_step(&lay, &step, opts);
-            step = e_step(&lay, &blocks, &params);
+            step = e_step(&lay, &blocks, &params, std::mem::take(&mut step.posteriors));
         }
-        (step.lml, params)
+        (step, params)
     };
-    let mut best = run(0);
+    let (mut step, mut params) = run(0);
     for r in 1..opts.n_restarts {
         let next = run(r);
-        if next.0 > best.0 {
-            best = next;
+        if next.0.lml > step.lml {
+            (step, params) = next;
         }
     }
-    let params = best.1;
-    let step = e_step(&lay, &blocks, &params);
     Ok(Fit {
         classes: lay.classes,
         posteriors: step.posteriors,
@@ -127,7 +126,8 @@ struct Step {
     knowing: Vec<f64>,
 }
 
-fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams) -> Step {
+/// Posteriors into `posteriors` (any values; `tasks x classes`), with the expected counts.
+fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams, mut posteriors: Vec<f64>) -> Step {
     let k = lay.classes;
     let wk = lay.workers * k;
     // Per (worker, class): ln(spam * theta), ln(spam * theta + know) - ln(spam * theta), and
@@ -142,7 +142,6 @@ fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams) -> Step {
         })
         .collect();
     let ln_k = (k as f64).ln();
-    let mut posteriors = vec![0.0; lay.tasks * k];
     // Per block: strategy (workers x classes), knowing (workers), lml.
     let sums = blocks
         .par_iter()
@@ -150,6 +149,7 @@ fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams) -> Step {
         .map(|(r, rows)| {
             let mut acc = vec![0.0; wk + lay.workers + 1];
             for (t, row) in r.clone().zip(rows.chunks_exact_mut(k)) {
+                row.fill(0.0);
                 let mut base = -ln_k;
                 for i in lay.of_task(t) {
                     let (la, gain, _) = table[lay.worker[i] as usize * k + lay.label[i] as usize];

@@ -8,7 +8,8 @@
 //! - [`mace`]: MACE (spammers), variational, crowd-kit's defaults.
 //! - [`zbs`]: crowd-kit's `ZeroBasedSkill` (weighted majority vote with learned skills).
 //! - [`kos`]: Karger-Oh-Shah message passing, two classes only.
-//! - [`bayes`]: Bayesian classifier combination (Dirichlet priors, mean-field variational).
+//! - [`bayes`]: Bayesian classifier combination (Dirichlet priors, mean-field variational), with
+//!   gold clamped and a model's probabilities weighted by [`temper`] when given.
 //!
 //! **Tie rule, every method**: a task's label is the class with the highest posterior; exact ties
 //! go to the lowest class index ([`argmax`]). crowd-kit's `idxmax` does the same in its column
@@ -26,6 +27,7 @@ pub mod kos;
 pub mod layout;
 pub mod mace;
 pub mod onecoin;
+pub mod temper;
 pub mod zbs;
 
 pub use layout::Layout;
