@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 /// Items of the test data: 4 microtasks of 65536 (the last one short), slow enough to generate
 /// (synth:) that a run lasts a few seconds and commits a few times.
 const DATA: &str = "synth:200000:7";
+/// Big enough that a run outlasts the kill times (synth: makes 200k items in a blink).
+const RESUME_DATA: &str = "synth:1000000:7";
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -268,7 +270,7 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
     let reference = d.join("reference.csv");
     let t = Instant::now();
     let whole = ok(&classify(
-        &["--model", s(&model), "--data", DATA, "--out", s(&reference)],
+        &["--model", s(&model), "--data", RESUME_DATA, "--out", s(&reference)],
         &[],
     ));
     let full = t.elapsed();
@@ -279,7 +281,7 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
         "--model",
         s(&model),
         "--data",
-        DATA,
+        RESUME_DATA,
         "--out",
         s(&out),
         "--resume",
