@@ -3,7 +3,8 @@
 - ``microtask.aggregation``: ``MajorityVote``, ``Wawa``, ``DawidSkene``, ... with crowd-kit's
   names, arguments and fitted attributes, on a pandas DataFrame of ``task, worker, label``.
 - ``microtask.Model.load(path)``: an ensemble trained by ``microtask train``; ``predict``,
-  ``predict_votes`` and ``predict_proba`` on uint8 NumPy arrays, on the CPU or the GPU.
+  ``predict_votes`` and ``predict_proba`` on NumPy arrays (uint8 pixels, or float16/float32
+  features for a model trained on features), read in place, on the CPU or the GPU.
 - ``microtask.train(x, y, ...)``: the CLI's training, from arrays or a ``data`` path.
 
 The engine runs without the GIL; its errors arrive as ``ValueError`` (bad input),
@@ -22,6 +23,7 @@ def train(
     y=None,
     *,
     data=None,
+    labels=None,
     height=None,
     width=None,
     workers=5,
@@ -33,10 +35,12 @@ def train(
 ):
     """Trains an ensemble as ``microtask train`` does and returns a :class:`Model`.
 
-    Either ``x`` (``(n, features)`` uint8 pixels) with ``y`` (``n`` integer classes, 0..63), or
-    ``data``: an IDX file, an image folder or ``"synth:N[:SEED]"`` (the CLI's ``--data``).
-    ``height`` x ``width`` name the item shape (default: square when ``features`` is a square,
-    e.g. 28x28 for 784, else 1 x features). Worker ``r`` trains on shard ``r`` of the rows.
+    Either ``x`` with ``y`` (``n`` integer classes, 0..63), or ``data``: an IDX file, an image
+    folder, ``"synth:N[:SEED]"`` or a ``.npy`` matrix with its ``labels`` ``.npy`` (the CLI's
+    ``--data`` and ``--labels``). ``x`` is ``(n, features)``: uint8 pixels, or float16/float32
+    features (a model that then takes features of that width). ``height`` x ``width`` name a
+    pixel item's shape (default: square when ``features`` is a square, e.g. 28x28 for 784, else
+    1 x features). Worker ``r`` trains on shard ``r`` of the rows.
     """
     import numpy as np
 
@@ -47,8 +51,11 @@ def train(
                 f"x must be 2-D (items x features), got a {x.ndim}-D array of shape {x.shape}; "
                 "reshape it with x.reshape(len(x), -1)"
             )
-        if x.dtype != np.uint8:
-            raise TypeError(f"x must hold uint8 pixels, got dtype {x.dtype}")
+        if x.dtype not in (np.uint8, np.float16, np.float32):
+            hint = "; convert it with x.astype(np.float32)" if x.dtype.kind == "f" else ""
+            raise TypeError(
+                f"x must hold uint8 pixels or float16/float32 features, got dtype {x.dtype}{hint}"
+            )
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1:
@@ -60,10 +67,15 @@ def train(
                 f"y holds classes from {y.min()} to {y.max()}; a model has classes 0..63"
             )
         y = np.ascontiguousarray(y, dtype=np.uint8)
+    if x is not None and x.dtype != np.uint8:
+        return _train_features(x, y, data=data, labels=labels, height=height, width=width,
+                               workers=workers, epochs=epochs, batch=batch,
+                               learning_rate=learning_rate, seed=seed, backend=backend)
     return _engine.train(
         x,
         y,
         data=None if data is None else str(data),
+        labels=None if labels is None else str(labels),
         height=height,
         width=width,
         workers=workers,
@@ -73,3 +85,23 @@ def train(
         seed=seed,
         backend=backend,
     )
+
+
+def _train_features(x, y, *, data, labels, height, width, **settings):
+    """Float features train as the CLI trains a float ``.npy`` matrix (the library's path for
+    them), so the arrays go through a temporary ``.npy`` pair."""
+    import tempfile
+
+    import numpy as np
+
+    if y is None or data is not None or labels is not None:
+        raise ValueError("give either x and y (arrays) or data (a path or synth:N), not both")
+    if len(y) != len(x):
+        raise ValueError(f"x has {len(x)} rows, y {len(y)} labels")
+    if height is not None or width is not None:
+        raise ValueError("height and width are for pixels; feature rows are 1 x features")
+    with tempfile.TemporaryDirectory(prefix="microtask-train-") as tmp:
+        xs, ys = f"{tmp}/x.npy", f"{tmp}/y.npy"
+        np.save(xs, np.ascontiguousarray(x))
+        np.save(ys, y)
+        return _engine.train(None, None, data=xs, labels=ys, **settings)

@@ -7,10 +7,10 @@
 
 mod aggregation;
 mod engine;
+mod input;
 #[cfg(feature = "methods")]
 mod methods;
 mod model;
-mod probs;
 
 use pyo3::prelude::*;
 
