@@ -11,9 +11,38 @@ The engine runs without the GIL; its errors arrive as ``ValueError`` (bad input)
 ``OSError``/``FileNotFoundError`` (files) or ``RuntimeError`` (the GPU), with the CLI's messages.
 """
 
-from . import _engine
-from ._engine import Model, __version__
-from . import aggregation
+import os as _os
+import stat as _stat
+import tempfile as _tempfile
+
+
+def _private_runtime_dir():
+    """Mesa's Vulkan drivers print ``error: XDG_RUNTIME_DIR is invalid or not set`` on stderr
+    when the engine looks for GPU adapters without it. As the CLI does: when it is unset or not
+    absolute, point it at this user's own folder (``<tmp>/microtask-runtime-<uid>``, mode 0700),
+    before the engine starts a thread."""
+    current = _os.environ.get("XDG_RUNTIME_DIR")
+    if (current and _os.path.isabs(current)) or not hasattr(_os, "getuid"):
+        return
+    uid = _os.getuid()
+    path = _os.path.join(_tempfile.gettempdir(), f"microtask-runtime-{uid}")
+    try:
+        _os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return
+    st = _os.lstat(path)
+    # Only a real folder of ours that nobody else may enter (not a link someone planted).
+    if _stat.S_ISDIR(st.st_mode) and st.st_uid == uid and st.st_mode & 0o077 == 0:
+        _os.environ["XDG_RUNTIME_DIR"] = path
+
+
+_private_runtime_dir()
+
+from . import _engine  # noqa: E402
+from ._engine import Model, __version__  # noqa: E402
+from . import aggregation  # noqa: E402
 
 __all__ = ["Model", "train", "aggregation", "__version__"]
 
