@@ -33,7 +33,10 @@ __all__ = [
     "MACE",
     "ZeroBasedSkill",
     "KOS",
+    "BayesianCombination",
+    "Default",
     "available_methods",
+    "default_method",
 ]
 
 
@@ -42,6 +45,14 @@ def available_methods() -> list:
     from . import _engine
 
     return list(_engine.methods())
+
+
+def default_method() -> str:
+    """The engine name of the library's default method: what ``microtask tally`` runs with no
+    ``--method`` (``"mv"``, ``"wmv"`` or ``"ds"``)."""
+    from . import _engine
+
+    return _engine.default_method()
 
 
 class _Aggregator:
@@ -390,3 +401,86 @@ class KOS(_Aggregator):
         return {"n_iter": self.n_iter, "random_state": self.random_state}
 
     # crowd-kit's KOS has labels_ only; probas_ (the messages' hard decisions) is an extra.
+
+
+class BayesianCombination(_Aggregator):
+    """Bayesian classifier combination (IBCC, Kim & Ghahramani 2012) fitted by mean-field
+    variational inference: a Dirichlet prior on each worker's confusion rows and on the class
+    proportions; not in crowd-kit. The priors follow a stated principle, not a data set: the
+    proportions' is uniform; a confusion row's mean is the crowd's pooled row and its strength
+    (pseudo-answers) the one under which the workers' own rows are most probable (empirical
+    Bayes), re-estimated every step. ``strength`` fixes it instead. Stops when no task
+    posterior moves more than ``tol``, or after ``n_iter`` steps; ties to the first class.
+
+    Attributes: ``labels_``, ``probas_``, ``priors_`` (expected class proportions, Series by
+    class named ``prior``), ``errors_`` (expected P(worker answers label | true class), rows
+    ``(worker, label)`` as crowd-kit's ``DawidSkene.errors_``), ``strength_`` (the prior's
+    pseudo-answers per true class), ``n_iter_``."""
+
+    _method = "bayes"
+    _params = ("n_iter", "tol", "strength")
+    priors_: Optional[pd.Series] = None
+    errors_: Optional[pd.DataFrame] = None
+    strength_: Optional[pd.Series] = None
+
+    def __init__(self, n_iter: int = 100, tol: float = 1e-6, strength: Optional[float] = None,
+                 backend: str = "cpu"):
+        super().__init__(backend)
+        self.n_iter, self.tol, self.strength = n_iter, tol, strength
+
+    def _options(self):
+        opts = {"n_iter": self.n_iter, "tol": self.tol}
+        if self.strength is not None:
+            opts["strength"] = self.strength
+        return opts
+
+    def _attributes(self, frame, result):
+        self.n_iter_ = result["iterations"]
+        if len(frame.classes) < 2:  # one class: nothing to estimate
+            self.priors_ = frame.by_class(np.ones(1), "prior")
+            self.strength_ = None
+            w = len(frame.workers)
+            self.errors_ = frame.errors(np.ones((w, 1, 1)))
+            return
+        # Dirichlet posterior parameters -> their means.
+        props = result["proportions"]
+        self.priors_ = frame.by_class(props / props.sum(), "prior")
+        conf = result["confusion"]  # [worker, truth, answer]
+        means = conf / conf.sum(axis=2, keepdims=True)
+        self.errors_ = frame.errors(means.transpose(0, 2, 1))
+        self.strength_ = frame.by_class(result["strength"], "strength")
+
+
+class Default(_Aggregator):
+    """The library's default method with its default settings: what ``microtask tally`` runs
+    with no ``--method`` (:func:`default_method` names it; majority vote in this build). Use it
+    to get exactly the CLI's labels from Python, whichever method the library makes its default.
+
+    Attributes: ``labels_``, ``probas_``, ``method_`` (the engine name that ran), and that
+    method's own: ``skills_`` (majority votes and weighted ones), ``priors_`` and ``errors_``
+    (Dawid-Skene). ``fit(data, true_labels)`` uses known labels as ``tally --gold`` does."""
+
+    _method = "default"
+    method_: Optional[str] = None
+
+    def _attributes(self, frame, result):
+        self.method_ = default_method()
+        if "skills" in result:
+            self.skills_ = frame.by_worker(result["skills"], "skill")
+        elif self.method_ == "mv":
+            self.skills_ = frame.agreement(result["labels"])
+        if "priors" in result:
+            self.priors_ = frame.by_class(result["priors"], "prior")
+            self.errors_ = frame.errors(result["errors"])
+
+    def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> "Default":
+        if true_labels is None:
+            return self._fit(data)
+        frame = Frame(data)
+        return self._set(frame, frame.run("default", {}, frame.gold_codes(true_labels), self.backend))
+
+    def fit_predict(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.Series:
+        return self.fit(data, true_labels).labels_
+
+    def fit_predict_proba(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.DataFrame:
+        return self.fit(data, true_labels).probas_

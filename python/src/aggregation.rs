@@ -16,8 +16,15 @@ use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The library's own methods, by the names `microtask.aggregation` uses.
-const METHODS: &[&str] = &["mv", "wawa", "ds"];
+/// The library's own methods, by the names `microtask.aggregation` uses; "default" is the
+/// method `microtask tally` runs when given none.
+const METHODS: &[&str] = &["mv", "wawa", "ds", "default"];
+
+/// The name of the library's default method (what `microtask tally` runs with no --method).
+#[pyfunction]
+pub fn default_method() -> &'static str {
+    Options::default().method.name()
+}
 
 /// The names of the methods this build can run.
 #[pyfunction]
@@ -128,6 +135,10 @@ pub fn aggregate_codes<'py>(
     out.set_item("iterations", fitted.iterations)?;
     out.set_item("objective", fitted.objective)?;
     for (name, values, shape) in fitted.params {
+        // A method that had nothing to estimate (one class) leaves its arrays empty.
+        if values.len() != shape.iter().product::<usize>() {
+            continue;
+        }
         out.set_item(name, PyArray1::from_vec(py, values).reshape(shape)?)?;
     }
     Ok(out)
@@ -152,71 +163,59 @@ fn fit(
             return Ok(f);
         }
     }
-    let (t, w, c) = (table.n_tasks(), table.n_workers(), table.n_classes());
+    let t = table.n_tasks();
+    let options = |method| -> microtask::Result<Options> {
+        let d = DsOptions::default();
+        Ok(Options {
+            method,
+            ds: DsOptions {
+                max_iters: option(opts, "n_iter", d.max_iters as f64)? as usize,
+                tol: option(opts, "tol", d.tol)?,
+                smoothing: option(opts, "smoothing", d.smoothing as f64)? as f32,
+            },
+            posteriors: true,
+        })
+    };
+    let opts = match method {
+        "mv" => options(Method::Mv)?,
+        "wawa" => options(Method::Wmv)?,
+        "ds" => options(Method::Ds)?,
+        // `tally` with no --method: the library's default method and settings.
+        "default" => Options {
+            posteriors: true,
+            ..Options::default()
+        },
+        other => {
+            return Err(microtask::Error::Invalid(format!(
+                "unknown method {other:?} ({t} tasks)"
+            )))
+        }
+    };
+    let a = agg::aggregate(table, gold, &opts, backend)?;
+    Ok(fitted(a, table))
+}
+
+/// The library's aggregate as named arrays: `skills` (weighted majority vote's worker weights),
+/// `priors` and `errors` (Dawid-Skene's model) when the method has them.
+fn fitted(a: agg::Aggregate, table: &VoteTable) -> Fitted {
+    let (w, c) = (table.n_workers(), table.n_classes());
     let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-    let labels_of = |a: &agg::Aggregate| a.labels.iter().map(|l| l.label).collect();
-    match method {
-        "mv" | "wawa" => {
-            let m = if method == "mv" {
-                Method::Mv
-            } else {
-                Method::Wmv
-            };
-            let a = agg::aggregate(
-                table,
-                gold,
-                &Options {
-                    method: m,
-                    posteriors: true,
-                    ..Options::default()
-                },
-                backend,
-            )?;
-            let mut params = Vec::new();
-            if let Some(weights) = &a.weights {
-                params.push(("skills", widen(weights), vec![w]));
-            }
-            Ok(Fitted {
-                posteriors: widen(a.posteriors.as_deref().unwrap_or_default()),
-                labels: labels_of(&a),
-                iterations: 0,
-                objective: None,
-                params,
-            })
-        }
-        "ds" => {
-            let ds = DsOptions {
-                max_iters: option(opts, "n_iter", 100.0)? as usize,
-                tol: option(opts, "tol", DsOptions::default().tol)?,
-                smoothing: option(opts, "smoothing", DsOptions::default().smoothing as f64)? as f32,
-            };
-            let a = agg::aggregate(
-                table,
-                gold,
-                &Options {
-                    method: Method::Ds,
-                    ds,
-                    posteriors: true,
-                },
-                backend,
-            )?;
-            let model = a.model.clone().unwrap_or_default();
-            let exp = |v: &[f32]| v.iter().map(|&x| (x as f64).exp()).collect::<Vec<f64>>();
-            Ok(Fitted {
-                posteriors: widen(a.posteriors.as_deref().unwrap_or_default()),
-                labels: labels_of(&a),
-                iterations: a.iterations,
-                objective: a.log_likelihood,
-                params: vec![
-                    ("priors", exp(&model.log_prior), vec![c]),
-                    // [worker, answer, truth], as crowd-kit's errors_ rows (worker, label).
-                    ("errors", exp(&model.log_conf), vec![w, c, c]),
-                ],
-            })
-        }
-        other => Err(microtask::Error::Invalid(format!(
-            "unknown method {other:?} ({t} tasks)"
-        ))),
+    let exp = |v: &[f32]| v.iter().map(|&x| (x as f64).exp()).collect::<Vec<f64>>();
+    let mut params = Vec::new();
+    if let Some(weights) = &a.weights {
+        params.push(("skills", widen(weights), vec![w]));
+    }
+    if let Some(model) = &a.model {
+        params.push(("priors", exp(&model.log_prior), vec![c]));
+        // [worker, answer, truth], as crowd-kit's errors_ rows (worker, label).
+        params.push(("errors", exp(&model.log_conf), vec![w, c, c]));
+    }
+    Fitted {
+        posteriors: widen(a.posteriors.as_deref().unwrap_or_default()),
+        labels: a.labels.iter().map(|l| l.label).collect(),
+        iterations: a.iterations,
+        objective: a.log_likelihood,
+        params,
     }
 }
 

@@ -7,10 +7,10 @@
 
 mod aggregation;
 mod engine;
+mod input;
 #[cfg(feature = "methods")]
 mod methods;
 mod model;
-mod probs;
 
 use pyo3::prelude::*;
 
@@ -19,6 +19,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(aggregation::aggregate_codes, m)?)?;
     m.add_function(wrap_pyfunction!(aggregation::methods, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregation::default_method, m)?)?;
     m.add_function(wrap_pyfunction!(model::train, m)?)?;
     m.add_class::<model::Model>()?;
     Ok(())

@@ -133,12 +133,24 @@ pub fn fit(
             let o = m::bayes::Options {
                 max_iter: n("n_iter", d.max_iter)?,
                 tol: x("tol", d.tol)?,
-                strength: opts.get("strength").copied().or(d.strength),
+                strength: match opts.get("strength") {
+                    None => d.strength,
+                    // Pseudo-answers: a Dirichlet parameter of 0 has no density.
+                    Some(&v) if v.is_finite() && v > 0.0 => Some(v),
+                    Some(v) => {
+                        return Err(microtask::Error::Invalid(format!(
+                            "strength must be a finite number > 0 (pseudo-answers), not {v}"
+                        )))
+                    }
+                },
             };
             fitted(m::bayes::fit(&a, &o)?, |p| {
+                // Dirichlet posterior parameters: confusion [worker, truth, answer].
                 vec![
                     ("confusion", p.confusion, vec![w, c, c]),
                     ("proportions", p.proportions, vec![c]),
+                    ("strength", p.strength, vec![c]),
+                    ("prior_mean", p.prior_mean, vec![c, c]),
                 ]
             })
         }

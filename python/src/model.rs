@@ -3,20 +3,21 @@
 
 use crate::aggregation::{backend_kind, cached_backend};
 use crate::engine::{self, invalid};
-use crate::probs;
+use crate::input::{contiguous, Rows};
 use microtask::backend::{Backend, Predictions};
 use microtask::classify::item_majority;
+use microtask::data::items::Items;
+use microtask::data::npy;
 use microtask::data::Dataset;
 use microtask::model::Ensemble;
-use microtask::train::{train_ensemble, TrainConfig};
+use microtask::probs;
+use microtask::train::{train_ensemble, train_matrix, TrainConfig};
 use numpy::{
-    PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1,
-    PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Per item and worker: the voted class and its probability.
@@ -118,18 +119,25 @@ impl Model {
         )
     }
 
-    /// The ensemble's label per row of `x` (`(n, features)` uint8): the majority of the
-    /// workers' votes, ties as `microtask classify` breaks them.
+    /// What the model reads: "pixels" (uint8) or "features" (float16/float32).
+    #[getter]
+    fn input(&self) -> &'static str {
+        self.ensemble.input.name()
+    }
+
+    /// The ensemble's label per row of `x` (`(n, features)`: uint8 pixels, or float16/float32
+    /// features for a feature model): the majority of the workers' votes, ties as
+    /// `microtask classify` breaks them.
     fn predict<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let (view, n) = self.rows(x)?;
-        let items = items_of(&view);
+        let rows = Rows::of(x, &self.ensemble)?;
+        let values = rows.values();
         let (e, b) = (self.ensemble.clone(), self.backend.clone());
         let labels = engine::run(py, move || {
-            let p = classify(&e, b.as_ref(), &items)?;
+            let p = classify(&e, b.as_ref(), values.items())?;
             let r = e.workers.max(1);
             Ok(p.labels
                 .chunks_exact(r)
@@ -137,115 +145,64 @@ impl Model {
                 .map(|(l, c)| item_majority(l, c, e.classes) as i64)
                 .collect::<Vec<i64>>())
         })?;
-        debug_assert_eq!(labels.len(), n);
+        debug_assert_eq!(labels.len(), rows.len());
         Ok(PyArray1::from_vec(py, labels))
     }
 
     /// Every worker's vote per row of `x`: `(labels, confidence)`, each `(n, workers)`; the
     /// confidence is the vote's softmax probability.
     fn predict_votes<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Votes<'py>> {
-        let (view, n) = self.rows(x)?;
-        let items = items_of(&view);
+        let rows = Rows::of(x, &self.ensemble)?;
+        let values = rows.values();
         let (e, b) = (self.ensemble.clone(), self.backend.clone());
-        let p = engine::run(py, move || classify(&e, b.as_ref(), &items))?;
-        let r = self.ensemble.workers;
+        let p = engine::run(py, move || classify(&e, b.as_ref(), values.items()))?;
+        let (n, r) = (rows.len(), self.ensemble.workers);
         Ok((
             PyArray1::from_vec(py, p.labels).reshape([n, r])?,
             PyArray1::from_vec(py, p.confidence).reshape([n, r])?,
         ))
     }
 
-    /// Every worker's softmax probabilities per row of `x`: `(n, workers, classes)` float32.
-    /// Computed on the CPU whatever the backend (the backends return top votes only).
+    /// Every worker's softmax probabilities per row of `x`: `(n, workers, classes)` float32,
+    /// as `microtask classify --probs-out` writes them (computed on the CPU whatever the
+    /// backend: the backends return top votes only).
     fn predict_proba<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let (view, n) = self.rows(x)?;
-        let items = items_of(&view);
+        let rows = Rows::of(x, &self.ensemble)?;
+        let values = rows.values();
         let e = self.ensemble.clone();
-        let p = engine::run(py, move || Ok(probs::probabilities(&e, &items)))?;
-        PyArray1::from_vec(py, p).reshape([n, self.ensemble.workers, self.ensemble.classes])
-    }
-}
-
-impl Model {
-    /// `x` checked to be a 2-D uint8 array of the model's width.
-    fn rows<'py>(&self, x: &Bound<'py, PyAny>) -> PyResult<(PyReadonlyArray2<'py, u8>, usize)> {
-        let d = self.ensemble.features();
-        let arr = x.cast::<PyUntypedArray>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "x must be a NumPy array of uint8 pixels, not {}",
-                type_name(x)
-            ))
+        let p = engine::run(py, move || {
+            let (mut votes, mut probs) = (Predictions::default(), Vec::new());
+            probs::classify_with_probs(&e, values.items(), &mut votes, &mut probs)?;
+            Ok(probs)
         })?;
-        let dtype = arr.dtype();
-        if arr.ndim() != 2 {
-            return Err(invalid(format!(
-                "x must be 2-D (items x {d} features), got a {}-D array of shape {:?}; \
-                 reshape it with x.reshape(len(x), -1)",
-                arr.ndim(),
-                arr.shape()
-            )));
-        }
-        let kind = dtype.kind();
-        if !(kind == b'u' && dtype.itemsize() == 1) {
-            let what = dtype.str().map(|s| s.to_string()).unwrap_or_default();
-            let hint = if kind == b'f' {
-                "; float features (f16/f32) are not supported yet: models read uint8 pixels"
-            } else {
-                ""
-            };
-            return Err(PyTypeError::new_err(format!(
-                "x must hold uint8 pixels, got dtype {what}{hint}"
-            )));
-        }
-        let shape = arr.shape();
-        if shape[1] != d {
-            return Err(invalid(format!(
-                "x has {} features per row, the model expects {d} ({}x{})",
-                shape[1], self.ensemble.height, self.ensemble.width
-            )));
-        }
-        let n = shape[0];
-        let view: PyReadonlyArray2<'py, u8> = x.extract()?;
-        Ok((view, n))
+        let e = &self.ensemble;
+        PyArray1::from_vec(py, p).reshape([rows.len(), e.workers, e.classes])
     }
 }
 
-/// The array's bytes without a copy when it is C-contiguous, else a row-major copy.
-fn items_of<'a>(view: &'a PyReadonlyArray2<'_, u8>) -> Cow<'a, [u8]> {
-    match view.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(view.as_array().iter().copied().collect()),
-    }
-}
-
-fn classify(e: &Ensemble, b: &dyn Backend, items: &[u8]) -> microtask::Result<Predictions> {
+fn classify(e: &Ensemble, b: &dyn Backend, items: Items<'_>) -> microtask::Result<Predictions> {
     let mut p = Predictions::with_capacity(items.len() / e.features().max(1), e.workers);
-    b.classify(e, items, &mut p)?;
+    b.classify_items(e, items, &mut p)?;
     Ok(p)
 }
 
-fn type_name(x: &Bound<'_, PyAny>) -> String {
-    x.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "an unknown type".into())
-}
-
 /// Trains an ensemble as `microtask train` does: worker r on shard r of the data, minibatch
-/// Adam. The data is either `data` (an IDX file, an image folder or `synth:N[:SEED]`, as the
-/// CLI's `--data`) or `x` (`(n, features)` uint8) with labels `y` (`(n,)` uint8 classes).
+/// Adam. The data is either `data` (an IDX file, an image folder, `synth:N[:SEED]` or a `.npy`
+/// matrix with `labels`, as the CLI's `--data` and `--labels`) or `x` (`(n, features)` uint8)
+/// with labels `y` (`(n,)` uint8 classes).
 #[pyfunction]
-#[pyo3(signature = (x=None, y=None, *, data=None, height=None, width=None, workers=5, epochs=10, batch=32, learning_rate=0.001, seed=1, backend="auto"))]
+#[pyo3(signature = (x=None, y=None, *, data=None, labels=None, height=None, width=None, workers=5, epochs=10, batch=32, learning_rate=0.001, seed=1, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
     x: Option<PyReadonlyArray2<'_, u8>>,
     y: Option<PyReadonlyArray1<'_, u8>>,
     data: Option<String>,
+    labels: Option<PathBuf>,
     height: Option<usize>,
     width: Option<usize>,
     workers: usize,
@@ -256,7 +213,15 @@ pub fn train(
     backend: &str,
 ) -> PyResult<Model> {
     let kind = backend_kind(backend)?;
+    if labels.is_some() && !data.as_deref().is_some_and(|d| npy::is_npy(Path::new(d))) {
+        return Err(invalid(
+            "labels is for .npy data; other data carries its own labels (or give y)",
+        ));
+    }
     let set = match (x, y, data) {
+        (None, None, Some(spec)) if npy::is_npy(Path::new(&spec)) => {
+            Source::Npy(spec.into(), labels)
+        }
         (None, None, Some(spec)) => Source::Spec(spec),
         (Some(x), Some(y), None) => {
             let (n, d) = (x.shape()[0], x.shape()[1]);
@@ -276,7 +241,7 @@ pub fn train(
                 source: "array".into(),
                 height: h,
                 width: w,
-                pixels: items_of(&x).into_owned(),
+                pixels: contiguous(&x).into_owned(),
                 labels: Some(y.as_array().iter().copied().collect()),
                 channels: 1,
                 ids: None,
@@ -300,6 +265,10 @@ pub fn train(
         let set = match set {
             Source::Spec(s) => microtask::data::load(&s)?,
             Source::Set(s) => s,
+            Source::Npy(path, labels) => {
+                let e = train_npy(&path, labels.as_deref(), workers, &config)?;
+                return Ok((e, cached_backend(kind)?));
+            }
         };
         let e = train_ensemble(&set, workers, &config, &|_| {})?;
         Ok((e, cached_backend(kind)?))
@@ -313,6 +282,26 @@ pub fn train(
 enum Source {
     Spec(String),
     Set(Dataset),
+    /// A `.npy` matrix (u8 pixels or f16/f32 features) and its labels file, when given.
+    Npy(PathBuf, Option<PathBuf>),
+}
+
+/// `microtask train --data FILE.npy [--labels L.npy]`.
+fn train_npy(
+    path: &Path,
+    labels: Option<&Path>,
+    workers: usize,
+    config: &TrainConfig,
+) -> microtask::Result<Ensemble> {
+    let m = npy::NpyMatrix::open(path)?;
+    let labels = npy::labels_for(path, m.rows, labels)?.ok_or_else(|| {
+        microtask::Error::Invalid(format!(
+            "{}: training needs labels: pass labels=FILE.npy or put them in {}",
+            path.display(),
+            npy::labels_path_for(path).display()
+        ))
+    })?;
+    train_matrix(&m, &labels, workers, config, &|_| {})
 }
 
 /// `(side, side)` when `d` is a perfect square (28x28 for 784), else `(1, d)`.

@@ -2,7 +2,6 @@
 predict_votes and predict_proba, the backends, and bad input."""
 
 import os
-import shutil
 import subprocess
 import time
 
@@ -10,7 +9,6 @@ import numpy as np
 import pytest
 
 import microtask
-from conftest import REPO
 
 FEATURES = 784
 
@@ -90,11 +88,7 @@ def test_gpu_backend_agrees_with_cpu(model, items):
     assert (lg == lc).mean() > 0.999
 
 
-def test_matches_the_cli(model, items, tmp_path):
-    built = REPO / "target" / "release" / "microtask"
-    cli = str(built) if built.exists() else (shutil.which("microtask") or str(built))
-    if not os.path.exists(cli):
-        pytest.skip("the microtask CLI is not built (cargo build --release)")
+def test_matches_the_cli(model, items, tmp_path, cli):
     # An IDX images file (magic 2051, big-endian n x 28 x 28), which every CLI version reads.
     header = np.array([2051, len(items), 28, 28], dtype=">u4").tobytes()
     (tmp_path / "x-idx3-ubyte").write_bytes(header + items.tobytes())
