@@ -214,22 +214,115 @@ where
     }
 }
 
+/// The name of a commit record: the renames a commit of process `pid` is doing.
+const COMMIT_PREFIX: &str = ".microtask-commit.";
+
+/// Renames every staged file over its target, all or none as far as any later run can see: the
+/// list of renames is first written (fsync'd) as a commit record in each target's folder, so that
+/// a process killed between two renames leaves a record from which the next run that checks
+/// these outputs ([`Outputs::check`]) completes the commit (see [`finish_dead_commits`]).
 fn rename_all(staged: &[Staged]) -> Result<()> {
+    let mut dirs: Vec<&Path> = staged.iter().map(|s| parent_dir(&s.target)).collect();
+    dirs.sort();
+    dirs.dedup();
+    let records = if staged.len() > 1 {
+        write_commit_records(staged, &dirs)?
+    } else {
+        Vec::new()
+    };
     for (i, s) in staged.iter().enumerate() {
         if let Err(e) = std::fs::rename(&s.tmp, &s.target) {
             for rest in &staged[i..] {
                 let _ = std::fs::remove_file(&rest.tmp);
             }
+            for r in &records {
+                let _ = std::fs::remove_file(r);
+            }
             return Err(Error::io(&s.target, e));
         }
     }
-    let mut dirs: Vec<&Path> = staged.iter().map(|s| parent_dir(&s.target)).collect();
-    dirs.sort();
-    dirs.dedup();
+    for r in &records {
+        let _ = std::fs::remove_file(r);
+    }
     for d in dirs {
         sync_dir(d)?;
     }
     Ok(())
+}
+
+/// Writes the commit record (one `tmp\0target\n` line per file) into each of `dirs`.
+fn write_commit_records(staged: &[Staged], dirs: &[&Path]) -> Result<Vec<PathBuf>> {
+    let mut text = Vec::new();
+    for s in staged {
+        text.extend_from_slice(s.tmp.as_os_str().as_encoded_bytes());
+        text.push(0);
+        text.extend_from_slice(s.target.as_os_str().as_encoded_bytes());
+        text.push(b'\n');
+    }
+    let mut records = Vec::new();
+    for d in dirs {
+        let path = d.join(format!("{COMMIT_PREFIX}{}", std::process::id()));
+        let written = File::create(&path)
+            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_all()))
+            .and_then(|()| sync_dir(d).map_err(|e| io::Error::other(e.to_string())));
+        if let Err(e) = written {
+            for r in &records {
+                let _ = std::fs::remove_file(r);
+            }
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(&path, e));
+        }
+        records.push(path);
+    }
+    Ok(records)
+}
+
+/// Completes the commits of dead processes recorded in `dir`: every listed temporary file that
+/// is still there is renamed over its target (each was complete and fsync'd before the record
+/// was written), then the record is removed.
+pub fn finish_dead_commits(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(COMMIT_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || pid_alive(pid) {
+            continue;
+        }
+        let Ok(text) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        for line in text.split(|&b| b == b'\n') {
+            let mut parts = line.splitn(2, |&b| b == 0);
+            let (Some(tmp), Some(target)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let (tmp, target) = (bytes_path(tmp), bytes_path(target));
+            if tmp.exists() {
+                let _ = std::fs::rename(&tmp, &target);
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+        let _ = sync_dir(dir);
+    }
+}
+
+fn bytes_path(b: &[u8]) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(b))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(b).into_owned())
+    }
 }
 
 /// Calls `write` with a buffered writer on a temporary file beside `path`; the file replaces
@@ -430,6 +523,7 @@ impl Outputs {
             )));
         }
         for (_, place) in &placed {
+            finish_dead_commits(parent_dir(&place.path));
             remove_dead_temps(&place.path);
         }
         for dir in &self.folders {
@@ -504,6 +598,33 @@ mod tests {
         write_atomic(path, |w| {
             w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
         })
+    }
+
+    #[test]
+    fn a_commit_cut_between_two_renames_is_finished_by_the_next_check() {
+        let dir = tempdir();
+        let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+        put(&a, "old a").unwrap();
+        put(&b, "old b").unwrap();
+        // A dead process (pid u32::MAX) staged both files and renamed only the first.
+        let (ta, tb) = (dir.join(".a.csv.1.tmp"), dir.join(".b.csv.1.tmp"));
+        std::fs::write(&ta, "new a").unwrap();
+        std::fs::write(&tb, "new b").unwrap();
+        let mut record = Vec::new();
+        for (t, f) in [(&ta, &a), (&tb, &b)] {
+            record.extend_from_slice(t.as_os_str().as_encoded_bytes());
+            record.push(0);
+            record.extend_from_slice(f.as_os_str().as_encoded_bytes());
+            record.push(b'\n');
+        }
+        std::fs::write(dir.join(format!("{COMMIT_PREFIX}{}", u32::MAX)), record).unwrap();
+        std::fs::rename(&ta, &a).unwrap();
+        let mut outs = Outputs::new();
+        outs.output("--out", &a).output("--other", &b);
+        outs.check().unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
+        assert!(!dir.join(format!("{COMMIT_PREFIX}{}", u32::MAX)).exists());
     }
 
     #[test]

@@ -270,7 +270,14 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
     let reference = d.join("reference.csv");
     let t = Instant::now();
     let whole = ok(&classify(
-        &["--model", s(&model), "--data", RESUME_DATA, "--out", s(&reference)],
+        &[
+            "--model",
+            s(&model),
+            "--data",
+            RESUME_DATA,
+            "--out",
+            s(&reference),
+        ],
         &[],
     ));
     let full = t.elapsed();

@@ -335,6 +335,15 @@ fn a_killed_multi_output_tally_leaves_all_outputs_old_or_all_new() {
         std::thread::sleep(at);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        // The next command that checks these outputs completes a commit the kill cut short
+        // (between two renames); this one then fails on its missing input, having done nothing.
+        let mut recover = args(&work, "ds");
+        recover[2] = s(&work.join("no-such-votes.csv")).to_string();
+        let o = Command::new(env!("CARGO_BIN_EXE_microtask"))
+            .args(&recover)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let now = read(&work);
         if now == old {
             saw_old += 1;
