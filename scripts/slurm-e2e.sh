@@ -25,6 +25,10 @@ fail() {
     [ -e "$log" ] && { echo "--- $log"; tail -n 20 "$log"; }
   done
   squeue -a 2>/dev/null || true
+  # Leave no job of this test queued.
+  for id in ${array:-} $(cat "$work/merge.id" 2>/dev/null) ${again:-}; do
+    scancel "${id%%;*}" 2>/dev/null || true
+  done
   exit 1
 }
 [ -x "$bin" ] || fail "no binary at $bin (cargo build --release)"
