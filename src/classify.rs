@@ -14,6 +14,7 @@ use crate::data::stream::{Chunk, ItemStream, Pixels};
 use crate::data::votes::push_field;
 use crate::error::{Error, Result};
 use crate::model::{Ensemble, InputKind, MAX_CLASSES};
+use crate::parquet_out::ParquetProbs;
 use crate::probs::{self, ProbsFormat};
 use rayon::prelude::*;
 use std::io::Write;
@@ -93,9 +94,14 @@ pub fn item_majority(labels: &[u32], conf: &[f32], classes: usize) -> u32 {
     pick(&counts[..classes], &sums[..classes]).label
 }
 
+/// A vote's confidence in millionths: the six decimals a votes file holds.
+pub fn confidence_micros(value: f32) -> u32 {
+    (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32
+}
+
 /// Appends `value` in [0, 1] with six decimals.
 fn push_confidence(buf: &mut Vec<u8>, value: f32) {
-    let micro = (value.clamp(0.0, 1.0) as f64 * 1e6).round() as u32;
+    let micro = confidence_micros(value);
     buf.extend_from_slice(itoa::Buffer::new().format(micro / 1_000_000).as_bytes());
     buf.push(b'.');
     let frac = micro % 1_000_000;
@@ -214,6 +220,8 @@ fn format_probs_parallel(
             let mut buf = Vec::new();
             match format {
                 ProbsFormat::Npy => probs::push_npy(&mut buf, part),
+                // Columns, not bytes: see the writer thread.
+                ProbsFormat::Parquet => {}
                 ProbsFormat::Csv => {
                     let mut num = itoa::Buffer::new();
                     probs::push_csv(
@@ -241,6 +249,22 @@ pub struct ProbsOut<'w> {
 pub trait VotesSink: Send {
     /// Appends formatted votes (the header, then rows).
     fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Starts a fresh file: the CSV header by default.
+    fn header(&mut self, _names: &VoteNames) -> Result<()> {
+        self.write(VOTES_HEADER)
+    }
+    /// Appends the votes of the items `start..` held in `pred`: CSV rows by default (a columnar
+    /// sink takes the columns as they are).
+    fn votes(&mut self, start: usize, pred: &Predictions, names: &VoteNames) -> Result<()> {
+        for piece in format_votes_parallel(start, pred, names) {
+            self.write(&piece)?;
+        }
+        Ok(())
+    }
+    /// Called once every chunk is written (a Parquet sink writes its footer).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Called after each chunk's rows are written: every item before `end` is written and
     /// `stats` counts them. A journaled sink may commit here.
     fn chunk_done(&mut self, end: usize, stats: &ClassifyStats) -> Result<()>;
@@ -407,8 +431,13 @@ impl ClassifyJob<'_> {
                 let probs_err =
                     |e: std::io::Error| Error::Invalid(format!("cannot write probabilities: {e}"));
                 if let (Some(w), true) = (sink.as_mut(), fresh) {
-                    w.write(VOTES_HEADER)?;
+                    w.header(names)?;
                 }
+                // A Parquet probabilities file takes columns through its own writer.
+                let mut probs_parquet = match probs.take_if(|p| p.format == ProbsFormat::Parquet) {
+                    Some(p) => Some(ParquetProbs::new(p.writer, names, model.classes)?),
+                    None => None,
+                };
                 if let Some(p) = probs.as_mut() {
                     match p.format {
                         ProbsFormat::Npy => probs::write_npy_header(
@@ -420,6 +449,7 @@ impl ClassifyJob<'_> {
                         ProbsFormat::Csv => p
                             .writer
                             .write_all(&probs::csv_header(&model.class_names_or_numbers())),
+                        ProbsFormat::Parquet => Ok(()),
                     }
                     .map_err(probs_err)?;
                 }
@@ -428,6 +458,9 @@ impl ClassifyJob<'_> {
                     tally_chunk(stats, &chunk, &pred, model.classes, keep);
                     stats.items += chunk_len(&chunk, model, value_size) as u64;
                     // Probabilities first: a journaled sink commits the votes in chunk_done.
+                    if let Some(p) = probs_parquet.as_mut() {
+                        p.write(chunk.start, &chunk_probs)?;
+                    }
                     if let Some(p) = probs.as_mut() {
                         let pieces =
                             format_probs_parallel(chunk.start, &chunk_probs, names, p.format);
@@ -436,9 +469,7 @@ impl ClassifyJob<'_> {
                         }
                     }
                     if let Some(w) = sink.as_mut() {
-                        for piece in format_votes_parallel(chunk.start, &pred, names) {
-                            w.write(&piece)?;
-                        }
+                        w.votes(chunk.start, &pred, names)?;
                         w.chunk_done(chunk.start + chunk_len(&chunk, model, value_size), stats)?;
                     }
                     (self.progress)(stats.items);
@@ -446,6 +477,12 @@ impl ClassifyJob<'_> {
                     if let Pixels::Owned(buffer) = chunk.pixels {
                         let _ = free_tx.send(buffer);
                     }
+                }
+                if let Some(w) = sink.as_mut() {
+                    w.finish()?;
+                }
+                if let Some(p) = probs_parquet {
+                    p.finish()?;
                 }
                 Ok(())
             });

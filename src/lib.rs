@@ -12,6 +12,7 @@ pub mod error;
 pub mod job;
 pub mod model;
 pub mod output;
+pub mod parquet_out;
 pub mod pipeline;
 pub mod probs;
 pub mod task;

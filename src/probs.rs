@@ -27,12 +27,15 @@ pub enum ProbsFormat {
     Npy,
     /// Any other name: CSV `task,worker,<class>...`.
     Csv,
+    /// `.parquet`: the CSV's columns as Parquet ([`crate::parquet_out`]).
+    Parquet,
 }
 
 impl ProbsFormat {
     pub fn for_path(path: &Path) -> ProbsFormat {
         match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npy") => ProbsFormat::Npy,
+            Some(e) if e.eq_ignore_ascii_case("parquet") => ProbsFormat::Parquet,
             _ => ProbsFormat::Csv,
         }
     }

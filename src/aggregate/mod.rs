@@ -34,6 +34,7 @@ pub use quality::{GoldScore, WorkerQuality};
 pub use review::ReviewItem;
 
 use crate::backend::{Backend, TaskLabel};
+use crate::data::parquet::{is_parquet, write_table, Column};
 use crate::data::votes::{push_field, write_rows, Gold, VoteTable};
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -233,8 +234,18 @@ pub fn aggregate(
     }
 }
 
-/// Writes `task,label,confidence,answers` with the original task and class names, atomically.
+/// Writes `task,label,confidence,answers` with the original task and class names, atomically
+/// (as Parquet when the name ends in `.parquet`).
 pub fn write_labels(path: &Path, votes: &VoteTable, labels: &[TaskLabel]) -> Result<()> {
+    if is_parquet(path) {
+        let cols = [
+            Column::names("task", &votes.tasks, |t| t as u32),
+            Column::names("label", &votes.classes, |t| labels[t].label),
+            Column::float("confidence", |t| labels[t].confidence),
+            Column::int("answers", |t| labels[t].answers as i64),
+        ];
+        return write_table(path, labels.len(), &cols);
+    }
     write_rows(
         path,
         "task,label,confidence,answers\n",
@@ -249,9 +260,17 @@ pub fn write_labels(path: &Path, votes: &VoteTable, labels: &[TaskLabel]) -> Res
     )
 }
 
-/// Writes `task,<class 1>,<class 2>,...` with one probability per class, atomically.
+/// Writes `task,<class 1>,<class 2>,...` with one probability per class, atomically (as
+/// Parquet when the name ends in `.parquet`).
 pub fn write_posteriors(path: &Path, votes: &VoteTable, posteriors: &[f32]) -> Result<()> {
     let c = votes.n_classes().max(1);
+    if is_parquet(path) {
+        let mut cols = vec![Column::names("task", &votes.tasks, |t| t as u32)];
+        for (k, name) in votes.classes.iter().enumerate() {
+            cols.push(Column::float(name, move |t| posteriors[t * c + k]));
+        }
+        return write_table(path, votes.n_tasks(), &cols);
+    }
     let mut header = Vec::from(&b"task"[..]);
     for name in &votes.classes {
         header.push(b',');

@@ -3,15 +3,17 @@
 
 use super::device::DeviceArgs;
 use super::{checks, progress};
-use microtask::classify::{ClassifyJob, ClassifyStats, Part, ProbsOut, CHUNK_ITEMS};
+use microtask::classify::{ClassifyJob, ClassifyStats, Part, ProbsOut, VotesSink, CHUNK_ITEMS};
 use microtask::data::images::RESIZE_FILTER_NAME;
+use microtask::data::parquet::is_parquet;
 use microtask::data::stream::ItemStream;
 use microtask::error::Error;
 use microtask::job::shard::{self, Shard, ShardSource};
 use microtask::job::votes_file::NamedSink;
 use microtask::job::{JobId, ShardRun, VotesFile};
 use microtask::model::Ensemble;
-use microtask::output::{is_gz, write_atomic, Outputs};
+use microtask::output::{is_gz, write_atomic, OutputWriter, Outputs};
+use microtask::parquet_out::ParquetVotes;
 use microtask::probs::ProbsFormat;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +34,8 @@ pub struct ClassifyArgs {
     /// Votes file to write: CSV `task,worker,label,confidence` (task = item id: the path in an
     /// image folder, else the row index; worker = `<model file stem>/<r>`). Written
     /// as `.NAME.partial` with a journal `.NAME.journal` beside it until done (see --resume);
-    /// a name ending in `.gz` is compressed (and not journaled). With a shard: a folder.
+    /// a name ending in `.gz` is compressed, one ending in `.parquet` is Parquet (the same
+    /// columns); neither is journaled. With a shard: a folder.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run shard I of N (0-based) of the items, split by whole microtasks: writes
@@ -53,7 +56,8 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub resume: bool,
     /// Every worker's class probabilities: NumPy `.npy` [items, workers, classes] f32 when the
-    /// name ends in .npy, else CSV `task,worker,<class>...`. Computed on the CPU (the GPU kernels
+    /// name ends in .npy, Parquet when it ends in .parquet, else CSV `task,worker,<class>...`
+    /// (Parquet: the same columns). Computed on the CPU (the GPU kernels
     /// return only the top class); the votes then come from the same probabilities. Not with a
     /// shard or --resume.
     #[arg(long, value_name = "FILE")]
@@ -122,9 +126,11 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
         }
         outs.output("--probs-out", p);
     }
-    if a.resume && a.out.as_deref().is_some_and(is_gz) && shard.is_none() {
+    let whole = |p: &Path| is_gz(p) || is_parquet(p);
+    if a.resume && a.out.as_deref().is_some_and(whole) && shard.is_none() {
         return Err(Error::Usage(
-            "--resume: a .gz votes file is not journaled; write plain CSV to resume".into(),
+            "--resume: a .gz or .parquet votes file is not journaled; write plain CSV to resume"
+                .into(),
         )
         .into());
     }
@@ -207,11 +213,11 @@ pub fn run(a: ClassifyArgs) -> anyhow::Result<()> {
                 None,
             )
         }
-        (Some(path), None) if !is_gz(path) => {
+        (Some(path), None) if !whole(path) => {
             let written = file_job(&stream)?.write(stream, path, &|_, _| Ok(()))?;
             (written.stats, written.resumed_at)
         }
-        (Some(path), None) => (classify_gz(&job, stream, path, &stop)?, None),
+        (Some(path), None) => (classify_whole(&job, stream, path, &stop)?, None),
         (None, _) => (job.run(stream, None)?, None),
     };
     bar.finish_and_clear();
@@ -277,8 +283,9 @@ fn classify_with_probs(
                 Some(path) => {
                     let mut stats = None;
                     write_atomic(path, |w| {
-                        let sink = &mut NamedSink { writer: w, path };
-                        let s = job.run_part_with_probs(stream, part, Some(sink), probs_out)?;
+                        let s = whole_votes(w, path, |sink| {
+                            job.run_part_with_probs(stream, part, Some(sink), probs_out)
+                        })?;
                         if let Some(e) = stopped(&s) {
                             return Err(e);
                         }
@@ -300,8 +307,22 @@ fn classify_with_probs(
     Ok(stats)
 }
 
-/// A `.gz` votes file: written whole through a temporary file (no journal).
-fn classify_gz(
+/// Runs `run` into a votes file written whole: Parquet columns for a `.parquet` name, else CSV
+/// rows (compressed for `.gz`).
+fn whole_votes(
+    w: &mut OutputWriter,
+    path: &Path,
+    run: impl FnOnce(&mut dyn VotesSink) -> microtask::Result<ClassifyStats>,
+) -> microtask::Result<ClassifyStats> {
+    if is_parquet(path) {
+        run(&mut ParquetVotes::new(w, path))
+    } else {
+        run(&mut NamedSink { writer: w, path })
+    }
+}
+
+/// A `.gz` or `.parquet` votes file: written whole through a temporary file (no journal).
+fn classify_whole(
     job: &ClassifyJob<'_>,
     stream: ItemStream,
     path: &Path,
@@ -314,7 +335,7 @@ fn classify_gz(
             stop: Some(stop),
             ..Part::all(len)
         };
-        let stats = job.run_part(stream, part, Some(&mut NamedSink { writer: w, path }))?;
+        let stats = whole_votes(w, path, |sink| job.run_part(stream, part, Some(sink)))?;
         if stats.items < len as u64 && stop.load(Ordering::SeqCst) {
             return Err(Error::Interrupted(format!(
                 "stopped by a signal after {} of {len} items; {} was not written",

@@ -1,5 +1,7 @@
 //! `microtask merge`: a folder of classify shards, checked and joined into one votes file.
 
+use microtask::data::parquet::is_parquet;
+use microtask::error::Error;
 use microtask::job::ShardSet;
 use microtask::output::Outputs;
 use std::path::PathBuf;
@@ -19,6 +21,14 @@ pub struct MergeArgs {
 
 pub fn run(a: MergeArgs) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
+    if is_parquet(&a.out) {
+        return Err(Error::Usage(format!(
+            "--out {}: merge writes the CSV of one run; for Parquet, run `tally` on the folder or \
+             classify with --out NAME.parquet on one machine",
+            a.out.display()
+        ))
+        .into());
+    }
     let set = ShardSet::open(&a.dir)?;
     let mut outs = Outputs::new();
     for f in set.files() {

@@ -1,6 +1,7 @@
 //! `microtask synth-votes`: simulated crowd answers for tests and benchmarks.
 
 use super::numbers;
+use microtask::data::parquet::csv_only;
 use microtask::data::synth_votes::{generate, CrowdConfig};
 use microtask::output::Outputs;
 use std::path::PathBuf;
@@ -34,7 +35,8 @@ pub struct SynthVotesArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Where to write the answers: CSV `task,worker,label`.
+    /// Where to write the answers: CSV `task,worker,label` (Parquet when the name ends in
+    /// `.parquet`).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
@@ -44,6 +46,7 @@ pub struct SynthVotesArgs {
 }
 
 pub fn run(args: SynthVotesArgs) -> anyhow::Result<()> {
+    csv_only("--gold-out", args.gold_out.as_deref())?;
     let mut outs = Outputs::new();
     outs.output("--out", &args.out);
     if let Some(g) = &args.gold_out {

@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 use microtask::aggregate::{self, quality, review, DsOptions, Method, ModelProbs, Options};
 use microtask::backend::cpu::CpuBackend;
 use microtask::backend::{select, Backend};
+use microtask::data::parquet::csv_only;
 use microtask::data::votes::{describe_paths, read_gold, read_votes};
 use microtask::job::merge::expand_votes;
 use microtask::output::Outputs;
@@ -21,10 +22,13 @@ pub struct TallyArgs {
     /// files) to merge model votes, crowd answers and answers that came back from review. When a
     /// worker answered a task more than once, its last answer counts. A folder of classify
     /// shards (`classify --shard I/N --out DIR`) reads its part files, checked as `merge` does.
+    /// A name ending in `.parquet` is read as Parquet: columns task, worker, label (strings or
+    /// integers) and optionally confidence.
     #[arg(long = "votes", value_name = "FILE", required = true, num_args = 1..)]
     pub votes: Vec<PathBuf>,
 
-    /// Where to write the labels: CSV `task,label,confidence,answers`.
+    /// Where to write the labels: CSV `task,label,confidence,answers` (Parquet when the name
+    /// ends in `.parquet`).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
@@ -86,7 +90,8 @@ pub struct TallyArgs {
     pub review_below: Option<f32>,
 
     /// Per-task class probabilities: CSV `task,<class>...` (vote shares for mv, weight shares
-    /// for wmv, posteriors for the others; one-hot for kos).
+    /// for wmv, posteriors for the others; one-hot for kos); Parquet when the name ends in
+    /// `.parquet`.
     #[arg(long, value_name = "FILE")]
     pub posteriors_out: Option<PathBuf>,
 
@@ -118,6 +123,8 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     // A folder of classify shards stands for its part files, checked as `merge` checks them.
     let votes_files = expand_votes(&args.votes)?;
+    csv_only("--workers-out", args.workers_out.as_deref())?;
+    csv_only("--review-out", args.review_out.as_deref())?;
     let mut outs = Outputs::new();
     for v in &votes_files {
         outs.input("--votes", v);

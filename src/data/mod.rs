@@ -6,6 +6,7 @@ pub mod items;
 #[cfg(unix)]
 pub mod mapped;
 pub mod npy;
+pub mod parquet;
 pub mod stream;
 pub mod synth;
 pub mod synth_votes;

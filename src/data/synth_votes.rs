@@ -264,8 +264,14 @@ impl SynthCrowd {
         self.worker.len() / self.truth.len().max(1)
     }
 
-    /// Writes `task,worker,label` atomically.
+    /// Writes `task,worker,label` atomically (as Parquet when the name ends in `.parquet`).
     pub fn write_votes(&self, path: &Path) -> Result<()> {
+        if crate::data::parquet::is_parquet(path) {
+            // No confidence column, as in the CSV.
+            let mut table = self.to_table();
+            table.confidence.fill(f32::NAN);
+            return crate::data::votes::write_votes(path, &table);
+        }
         let k = self.per_task();
         write_rows(path, "task,worker,label\n", self.worker.len(), |i, buf| {
             let mut num = itoa::Buffer::new();

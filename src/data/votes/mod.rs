@@ -17,6 +17,10 @@
 //!   file and its 1-based line.
 //! - An empty file, or a header with no answers after it, is an error.
 //!
+//! # Parquet
+//! A file whose name ends in `.parquet` is read as Parquet (see `parquet.rs` for its columns) and
+//! [`write_votes`] writes one (see [`crate::data::parquet`]).
+//!
 //! # Several files
 //! [`read_votes`] reads several files into one table with shared id maps: a task or worker named in
 //! two files is the same task or worker.
@@ -37,6 +41,7 @@
 //! - `interner`: byte-string hashing, interning and name lookup;
 //! - `dedupe`: one id space for the keys of several chunk-local interners;
 //! - `parallel`: a file body split at line ends and parsed chunk by chunk;
+//! - `parquet`: a Parquet votes file -> chunks (the columns and types it accepts);
 //! - `read`: [`read_votes`] (files -> table: global ids, class order, duplicates);
 //! - `gold`: [`Gold`] and [`read_gold`];
 //! - `write`: [`write_rows`], [`push_field`], [`write_votes`].
@@ -45,6 +50,7 @@ mod dedupe;
 mod gold;
 mod interner;
 mod parallel;
+mod parquet;
 mod read;
 mod record;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::interner::Interner;
 use super::parallel::{read_one, Chunk, TOO_MANY_IDS};
 use super::record::read_file;
 use super::VoteTable;
+use crate::data::parquet::is_parquet;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -30,8 +31,12 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
     let mut chunks: Vec<Chunk> = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        let buf = read_file(path)?;
-        chunks.extend(read_one(path, &buf)?);
+        if is_parquet(path) {
+            chunks.extend(super::parquet::read_one(path)?);
+        } else {
+            let buf = read_file(path)?;
+            chunks.extend(read_one(path, &buf)?);
+        }
     }
     let too_many = || Error::Invalid(format!("{TOO_MANY_IDS} in {} files", paths.len()));
     let ids = |pick: fn(&Chunk) -> &Interner| {

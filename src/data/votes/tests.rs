@@ -176,6 +176,38 @@ fn writer_round_trips() {
 }
 
 #[test]
+fn parquet_writer_round_trips() {
+    let d = tempfile::tempdir().unwrap();
+    let t = VoteTable {
+        task: vec![0, 1, 1],
+        worker: vec![1, 0, 1],
+        label: vec![1, 0, 0],
+        confidence: vec![0.25, f32::NAN, 0.5],
+        tasks: vec!["a,b".into(), "7".into()],
+        workers: vec!["3".into(), "12".into()],
+        classes: vec!["1".into(), "2".into()],
+    };
+    let p = d.path().join("v.parquet");
+    write_votes(&p, &t).unwrap();
+    assert!(std::fs::read(&p).unwrap().starts_with(b"PAR1"));
+    let back = read_votes(&[&p]).unwrap().table;
+    assert_eq!(back.tasks, t.tasks);
+    assert_eq!(back.classes, t.classes);
+    assert_eq!(back.label, t.label);
+    // A missing confidence is a null in the file and NaN again when read.
+    assert_eq!((back.confidence[0], back.confidence[2]), (0.25, 0.5));
+    assert!(back.confidence[1].is_nan());
+    // Integer worker names (an Int64 column) come back as the same strings.
+    assert_eq!(back.workers, vec!["12", "3"]);
+    // Mixed with a CSV file: one id space.
+    let c = d.path().join("more.csv");
+    std::fs::write(&c, "task,worker,label\n7,3,2\n").unwrap();
+    let both = read_votes(&[&p, &c]).unwrap();
+    assert_eq!(both.duplicates, 1);
+    assert_eq!(both.table.n_tasks(), 2);
+}
+
+#[test]
 fn numeric_class_order() {
     let mut v: Vec<String> = ["10", "-1", "2", "02"]
         .iter()

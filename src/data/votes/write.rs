@@ -2,6 +2,7 @@
 //! atomically, and the votes writer.
 
 use super::VoteTable;
+use crate::data::parquet::{is_parquet, write_table, Column};
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use rayon::prelude::*;
@@ -64,10 +65,23 @@ where
 }
 
 /// Writes a votes file (`task,worker,label`, plus `confidence` when any answer has one; empty
-/// for the answers without) atomically.
+/// for the answers without) atomically; as Parquet when the name ends in `.parquet` (a missing
+/// confidence is a null there).
 pub fn write_votes(path: &Path, table: &VoteTable) -> Result<()> {
     table.validate()?;
     let with_conf = table.confidence.par_iter().any(|c| !c.is_nan());
+    if is_parquet(path) {
+        let t = table;
+        let mut cols = vec![
+            Column::names("task", &t.tasks, |i| t.task[i]),
+            Column::names("worker", &t.workers, |i| t.worker[i]),
+            Column::names("label", &t.classes, |i| t.label[i]),
+        ];
+        if with_conf {
+            cols.push(Column::float_or_null("confidence", |i| t.confidence[i]));
+        }
+        return write_table(path, t.len(), &cols);
+    }
     let header = if with_conf {
         "task,worker,label,confidence\n"
     } else {
