@@ -4,13 +4,14 @@
 //! reader streams: a header claiming more items than the file holds is caught when the data runs
 //! out, and memory is only ever allocated for data that has actually been read.
 
-use super::stream::ItemStream;
+use super::stream::{Chunk, ItemStream, Pixels};
 use super::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
 
 const IMAGES_MAGIC: u32 = 2051;
 const LABELS_MAGIC: u32 = 2049;
@@ -360,24 +361,56 @@ pub struct Exported {
 const EXPORT_CHUNK: usize = 1 << 16;
 
 /// Writes every item of `stream` as a raw IDX images file at `out`, and its labels beside it,
-/// streaming (memory holds one chunk and the labels). `progress` gets the items written so far.
+/// streaming: a reader thread makes chunk k+1 (for `synth:`, draws it) while this thread writes
+/// chunk k, so memory holds a few chunks and the labels. `progress` gets the items written so far.
 pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Result<Exported> {
+    let (len, height, width) = (stream.len, stream.height, stream.width);
+    let features = stream.features();
     let mut labels: Vec<u8> = Vec::new();
     let mut all_labelled = true;
-    let mut done = 0u64;
+    // The write stays on this thread: `write_atomic` stages its file for the caller's commit here.
     write_atomic(out, |w| {
         let io = |e| Error::io(out, e);
-        write_images_header(w, stream.len, stream.height, stream.width).map_err(io)?;
-        while let Some(chunk) = stream.next_chunk(EXPORT_CHUNK)? {
-            w.write_all(&chunk.pixels).map_err(io)?;
-            match &chunk.labels {
-                Some(l) => labels.extend_from_slice(l),
-                None => all_labelled = false,
+        write_images_header(w, len, height, width).map_err(io)?;
+        std::thread::scope(|s| -> Result<()> {
+            let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(1);
+            // Pixel buffers go back to the reader for reuse (a `.gz` file is read into them).
+            let (free_tx, free_rx) = channel::<Vec<u8>>();
+            let reader = s.spawn(move || loop {
+                let buffer = free_rx.try_recv().unwrap_or_default();
+                let (next, more) = match stream.next_chunk_into(EXPORT_CHUNK, buffer) {
+                    Ok(Some(chunk)) => (Ok(chunk), true),
+                    Ok(None) => break,
+                    Err(e) => (Err(e), false),
+                };
+                // A send fails only when the writer has stopped.
+                if chunk_tx.send(next).is_err() || !more {
+                    break;
+                }
+            });
+            let mut done = 0u64;
+            for chunk in chunk_rx {
+                let chunk = chunk?;
+                w.write_all(&chunk.pixels).map_err(io)?;
+                match &chunk.labels {
+                    Some(l) => labels.extend_from_slice(l),
+                    None => all_labelled = false,
+                }
+                done += (chunk.pixels.len() / features) as u64;
+                progress(done);
+                if let Pixels::Owned(buffer) = chunk.pixels {
+                    let _ = free_tx.send(buffer);
+                }
             }
-            done += (chunk.pixels.len() / stream.features()) as u64;
-            progress(done);
-        }
-        Ok(())
+            // A reader that panicked closed its channel as if the items had ended.
+            if reader.join().is_err() || done != len as u64 {
+                return Err(Error::Invalid(format!(
+                    "{}: the item reader stopped after {done} of {len} items",
+                    out.display()
+                )));
+            }
+            Ok(())
+        })
     })?;
     let labels_path = match labels_name_for(out) {
         Some(lp) if all_labelled => {
@@ -389,9 +422,9 @@ pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Res
         _ => None,
     };
     Ok(Exported {
-        items: stream.len,
-        height: stream.height,
-        width: stream.width,
+        items: len,
+        height,
+        width,
         labels: labels_path,
     })
 }
