@@ -16,7 +16,7 @@ use std::sync::mpsc::{channel, sync_channel};
 const IMAGES_MAGIC: u32 = 2051;
 const LABELS_MAGIC: u32 = 2049;
 
-/// Most bytes read ahead of need when the header's count cannot be checked against the file size.
+/// Bytes per read when a whole images file is loaded.
 const READ_AHEAD: usize = 16 << 20;
 
 /// A streaming reader over the items of an IDX images file.
@@ -141,6 +141,28 @@ fn read_full(
     Ok(())
 }
 
+/// Bytes a growing read starts with; it doubles from there.
+const GROW_FROM: usize = 64 << 10;
+
+/// Appends `want` bytes to `out`, growing it as the data arrives (doubling from [`GROW_FROM`])
+/// rather than to `want` at once: memory follows the data read, never a header's claim.
+fn read_growing(
+    path: &Path,
+    reader: &mut dyn Read,
+    out: &mut Vec<u8>,
+    want: usize,
+    truncated: impl Fn() -> String,
+) -> Result<()> {
+    let end = out.len() + want;
+    while out.len() < end {
+        let start = out.len();
+        let step = (end - start).min(start.max(GROW_FROM));
+        out.resize(start + step, 0);
+        read_full(path, reader, &mut out[start..], &truncated)?;
+    }
+    Ok(())
+}
+
 /// A failed read: bad data (a corrupt gzip stream) says what is wrong; anything else is the
 /// system's error.
 fn read_error(path: &Path, e: std::io::Error) -> Error {
@@ -208,11 +230,13 @@ impl IdxImages {
     }
 
     /// Appends up to `max_items` items to `out`; returns how many were read (0 at the end).
+    /// `out` grows as the data arrives, so a header that claims more than the file holds costs
+    /// no more memory than the data (a `.gz` file's header is not checked against its size).
     pub(crate) fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
         let n = max_items.min(self.remaining());
-        let start = out.len();
-        out.resize(start + n * self.features(), 0);
-        self.read_into(&mut out[start..])
+        let (want, truncated) = (n * self.features(), self.truncated_before(self.read + n));
+        read_growing(&self.path, &mut *self.reader, out, want, truncated)?;
+        self.advance(n)
     }
 
     /// Fills `out` with the next `out.len() / features` items (fewer at the end of the file:
@@ -220,12 +244,23 @@ impl IdxImages {
     pub(crate) fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
         let d = self.features();
         let n = (out.len() / d).min(self.remaining());
-        let (count, end) = (self.count, self.read + n);
-        read_full(&self.path, &mut *self.reader, &mut out[..n * d], || {
+        let truncated = self.truncated_before(self.read + n);
+        read_full(&self.path, &mut *self.reader, &mut out[..n * d], truncated)?;
+        self.advance(n)
+    }
+
+    /// The message for data that ends before item `end`.
+    fn truncated_before(&self, end: usize) -> impl Fn() -> String {
+        let count = self.count;
+        move || {
             format!(
                 "truncated: the header claims {count} images but the data ends before image {end}"
             )
-        })?;
+        }
+    }
+
+    /// Counts `n` items as read; after the last one, the data must end.
+    fn advance(&mut self, n: usize) -> Result<usize> {
         self.read += n;
         if n > 0 && self.remaining() == 0 {
             let claims = format!("{} images", self.count);
@@ -273,17 +308,13 @@ pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
         check_raw_size(path, 8, &claims, 8 + count as u64, len)?;
     }
     let mut labels = Vec::new();
-    while labels.len() < count {
-        let n = (count - labels.len()).min(READ_AHEAD);
-        let start = labels.len();
-        labels.resize(start + n, 0);
-        read_full(
-            path,
-            &mut *reader,
-            &mut labels[start..],
-            ends_inside("label data"),
-        )?;
-    }
+    read_growing(
+        path,
+        &mut *reader,
+        &mut labels,
+        count,
+        ends_inside("label data"),
+    )?;
     expect_end(path, &mut *reader, &claims)?;
     Ok(labels)
 }
