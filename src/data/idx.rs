@@ -4,18 +4,19 @@
 //! reader streams: a header claiming more items than the file holds is caught when the data runs
 //! out, and memory is only ever allocated for data that has actually been read.
 
-use super::stream::ItemStream;
+use super::stream::{Chunk, ItemStream, Pixels};
 use super::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
 
 const IMAGES_MAGIC: u32 = 2051;
 const LABELS_MAGIC: u32 = 2049;
 
-/// Most bytes read ahead of need when the header's count cannot be checked against the file size.
+/// Bytes per read when a whole images file is loaded.
 const READ_AHEAD: usize = 16 << 20;
 
 /// A streaming reader over the items of an IDX images file.
@@ -140,6 +141,28 @@ fn read_full(
     Ok(())
 }
 
+/// Bytes a growing read starts with; it doubles from there.
+const GROW_FROM: usize = 64 << 10;
+
+/// Appends `want` bytes to `out`, growing it as the data arrives (doubling from [`GROW_FROM`])
+/// rather than to `want` at once: memory follows the data read, never a header's claim.
+fn read_growing(
+    path: &Path,
+    reader: &mut dyn Read,
+    out: &mut Vec<u8>,
+    want: usize,
+    truncated: impl Fn() -> String,
+) -> Result<()> {
+    let end = out.len() + want;
+    while out.len() < end {
+        let start = out.len();
+        let step = (end - start).min(start.max(GROW_FROM));
+        out.resize(start + step, 0);
+        read_full(path, reader, &mut out[start..], &truncated)?;
+    }
+    Ok(())
+}
+
 /// A failed read: bad data (a corrupt gzip stream) says what is wrong; anything else is the
 /// system's error.
 fn read_error(path: &Path, e: std::io::Error) -> Error {
@@ -207,11 +230,13 @@ impl IdxImages {
     }
 
     /// Appends up to `max_items` items to `out`; returns how many were read (0 at the end).
+    /// `out` grows as the data arrives, so a header that claims more than the file holds costs
+    /// no more memory than the data (a `.gz` file's header is not checked against its size).
     pub(crate) fn read_chunk(&mut self, max_items: usize, out: &mut Vec<u8>) -> Result<usize> {
         let n = max_items.min(self.remaining());
-        let start = out.len();
-        out.resize(start + n * self.features(), 0);
-        self.read_into(&mut out[start..])
+        let (want, truncated) = (n * self.features(), self.truncated_before(self.read + n));
+        read_growing(&self.path, &mut *self.reader, out, want, truncated)?;
+        self.advance(n)
     }
 
     /// Fills `out` with the next `out.len() / features` items (fewer at the end of the file:
@@ -219,12 +244,23 @@ impl IdxImages {
     pub(crate) fn read_into(&mut self, out: &mut [u8]) -> Result<usize> {
         let d = self.features();
         let n = (out.len() / d).min(self.remaining());
-        let (count, end) = (self.count, self.read + n);
-        read_full(&self.path, &mut *self.reader, &mut out[..n * d], || {
+        let truncated = self.truncated_before(self.read + n);
+        read_full(&self.path, &mut *self.reader, &mut out[..n * d], truncated)?;
+        self.advance(n)
+    }
+
+    /// The message for data that ends before item `end`.
+    fn truncated_before(&self, end: usize) -> impl Fn() -> String {
+        let count = self.count;
+        move || {
             format!(
                 "truncated: the header claims {count} images but the data ends before image {end}"
             )
-        })?;
+        }
+    }
+
+    /// Counts `n` items as read; after the last one, the data must end.
+    fn advance(&mut self, n: usize) -> Result<usize> {
         self.read += n;
         if n > 0 && self.remaining() == 0 {
             let claims = format!("{} images", self.count);
@@ -272,17 +308,13 @@ pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
         check_raw_size(path, 8, &claims, 8 + count as u64, len)?;
     }
     let mut labels = Vec::new();
-    while labels.len() < count {
-        let n = (count - labels.len()).min(READ_AHEAD);
-        let start = labels.len();
-        labels.resize(start + n, 0);
-        read_full(
-            path,
-            &mut *reader,
-            &mut labels[start..],
-            ends_inside("label data"),
-        )?;
-    }
+    read_growing(
+        path,
+        &mut *reader,
+        &mut labels,
+        count,
+        ends_inside("label data"),
+    )?;
     expect_end(path, &mut *reader, &claims)?;
     Ok(labels)
 }
@@ -364,24 +396,56 @@ pub struct Exported {
 const EXPORT_CHUNK: usize = 1 << 16;
 
 /// Writes every item of `stream` as a raw IDX images file at `out`, and its labels beside it,
-/// streaming (memory holds one chunk and the labels). `progress` gets the items written so far.
+/// streaming: a reader thread makes chunk k+1 (for `synth:`, draws it) while this thread writes
+/// chunk k, so memory holds a few chunks and the labels. `progress` gets the items written so far.
 pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Result<Exported> {
+    let (len, height, width) = (stream.len, stream.height, stream.width);
+    let features = stream.features();
     let mut labels: Vec<u8> = Vec::new();
     let mut all_labelled = true;
-    let mut done = 0u64;
+    // The write stays on this thread: `write_atomic` stages its file for the caller's commit here.
     write_atomic(out, |w| {
         let io = |e| Error::io(out, e);
-        write_images_header(w, stream.len, stream.height, stream.width).map_err(io)?;
-        while let Some(chunk) = stream.next_chunk(EXPORT_CHUNK)? {
-            w.write_all(&chunk.pixels).map_err(io)?;
-            match &chunk.labels {
-                Some(l) => labels.extend_from_slice(l),
-                None => all_labelled = false,
+        write_images_header(w, len, height, width).map_err(io)?;
+        std::thread::scope(|s| -> Result<()> {
+            let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(1);
+            // Pixel buffers go back to the reader for reuse (a `.gz` file is read into them).
+            let (free_tx, free_rx) = channel::<Vec<u8>>();
+            let reader = s.spawn(move || loop {
+                let buffer = free_rx.try_recv().unwrap_or_default();
+                let (next, more) = match stream.next_chunk_into(EXPORT_CHUNK, buffer) {
+                    Ok(Some(chunk)) => (Ok(chunk), true),
+                    Ok(None) => break,
+                    Err(e) => (Err(e), false),
+                };
+                // A send fails only when the writer has stopped.
+                if chunk_tx.send(next).is_err() || !more {
+                    break;
+                }
+            });
+            let mut done = 0u64;
+            for chunk in chunk_rx {
+                let chunk = chunk?;
+                w.write_all(&chunk.pixels).map_err(io)?;
+                match &chunk.labels {
+                    Some(l) => labels.extend_from_slice(l),
+                    None => all_labelled = false,
+                }
+                done += (chunk.pixels.len() / features) as u64;
+                progress(done);
+                if let Pixels::Owned(buffer) = chunk.pixels {
+                    let _ = free_tx.send(buffer);
+                }
             }
-            done += (chunk.pixels.len() / stream.features()) as u64;
-            progress(done);
-        }
-        Ok(())
+            // A reader that panicked closed its channel as if the items had ended.
+            if reader.join().is_err() || done != len as u64 {
+                return Err(Error::Invalid(format!(
+                    "{}: the item reader stopped after {done} of {len} items",
+                    out.display()
+                )));
+            }
+            Ok(())
+        })
     })?;
     let labels_path = match labels_name_for(out) {
         Some(lp) if all_labelled => {
@@ -393,9 +457,9 @@ pub fn export(mut stream: ItemStream, out: &Path, progress: &dyn Fn(u64)) -> Res
         _ => None,
     };
     Ok(Exported {
-        items: stream.len,
-        height: stream.height,
-        width: stream.width,
+        items: len,
+        height,
+        width,
         labels: labels_path,
     })
 }

@@ -282,9 +282,9 @@ impl ItemStream {
             let mut scratch = Vec::new();
             let mut left = item - self.pos;
             while left > 0 {
-                let n = left.min(4096);
-                scratch.resize(n * reader.features(), 0);
-                let read = reader.read_into(&mut scratch)?;
+                // Grown as the data arrives (see `next_chunk_into`).
+                scratch.clear();
+                let read = reader.read_chunk(left.min(4096), &mut scratch)?;
                 if read == 0 {
                     break;
                 }
@@ -340,9 +340,17 @@ impl ItemStream {
                 )
             }
             Source::Idx(reader) => {
-                // Same length as last time: no zero-fill; the read overwrites every byte.
-                pixels.resize(n * reader.features(), 0);
-                reader.read_into(&mut pixels)?;
+                let want = n * reader.features();
+                if pixels.len() >= want {
+                    // A buffer from an earlier chunk: no zero-fill; the read overwrites it.
+                    pixels.truncate(want);
+                    reader.read_into(&mut pixels)?;
+                } else {
+                    // Grown as the data arrives: a `.gz` header's count is not checked
+                    // against the file, and may claim far more than it holds.
+                    pixels.clear();
+                    reader.read_chunk(n, &mut pixels)?;
+                }
                 (
                     Pixels::Owned(pixels),
                     self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
