@@ -3,8 +3,9 @@
 on the same files in the same sitting.
 
 - Items: the 10,000 MNIST test images (../shared/data/mnist), true labels from the IDX file.
-- Model: assets/mnist-5workers.safetensors (5 softmax workers), its probabilities written as
-  probs.npy [N, R, C] f32 (the shape of `classify --probs-out`).
+- Model: assets/mnist-5workers.safetensors (5 softmax workers), its probabilities as probs.npy
+  [N, R, C] f32: from `microtask classify --probs-out` with --probs-from-classify, else computed
+  here with NumPy (the two agree within 2e-6).
 - Annotators: --annotators simulated people of accuracy uniform in [--acc-lo, --acc-hi]; each item
   gets 1 to 3 answers from distinct annotators; a wrong answer is any other class alike.
 - Compared: accuracy of the consensus labels; AUROC of each per-task quality score for finding
@@ -111,6 +112,8 @@ def main():
     ap.add_argument("--acc-hi", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="keep the files here (default: a temporary folder)")
+    ap.add_argument("--probs-from-classify", action="store_true",
+                    help="make probs.npy with `microtask classify --probs-out`")
     args = ap.parse_args()
 
     import pandas as pd
@@ -122,9 +125,17 @@ def main():
     out_dir = args.out or tempfile.mkdtemp(prefix="model-consensus-")
     os.makedirs(out_dir, exist_ok=True)
 
-    probs = model_probs(args.model, images)
     probs_path = os.path.join(out_dir, "probs.npy")
-    np.save(probs_path, probs)
+    if args.probs_from_classify:
+        images_path = os.path.join(args.data, "t10k-images-idx3-ubyte.gz")
+        subprocess.run([args.binary, "classify", "--model", args.model, "--data", images_path,
+                        "--out", os.path.join(out_dir, "model-votes.csv"),
+                        "--probs-out", probs_path, "--backend", "cpu"], check=True,
+                       capture_output=True)
+        probs = np.load(probs_path)
+    else:
+        probs = model_probs(args.model, images)
+        np.save(probs_path, probs)
     ensemble = probs.mean(axis=1)
     model_acc = float((ensemble.argmax(1) == truth).mean())
 

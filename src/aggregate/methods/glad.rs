@@ -88,10 +88,12 @@ pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<GladParams>> {
     })
 }
 
-/// `(softplus(-z), sigmoid(z))` with one `exp` and one `ln_1p`.
+/// `(softplus(-z), sigmoid(z))` with one `exp` and one `ln`. `ln(1 + e)` rather than
+/// `ln_1p(e)`: glibc's `log1p` took half of a 1M-task fit, and for `e` in `(0, 1]` the two differ
+/// by at most about 1e-16 in absolute terms, nothing next to the sums they enter.
 fn softplus_neg_and_sigmoid(z: f64) -> (f64, f64) {
     let e = (-z.abs()).exp();
-    let sp = (-z).max(0.0) + e.ln_1p();
+    let sp = (-z).max(0.0) + (1.0 + e).ln();
     let sig = if z >= 0.0 {
         1.0 / (1.0 + e)
     } else {
