@@ -3,8 +3,9 @@
 //! objects from them.
 //!
 //! A method is one arm of [`fit`] returning a [`Fitted`]: its posteriors (tasks x classes) and
-//! its named parameter arrays. The methods of `microtask::aggregate::methods` (GLAD, MACE, ...)
-//! plug in as one arm each once that module is in the library.
+//! its named parameter arrays: the library's majority votes and Dawid-Skene here, "default" (the
+//! method `tally` runs with no --method), and the methods of `microtask::aggregate::methods`
+//! (GLAD, MACE, bayes, ...) in [`crate::methods`].
 
 use crate::engine::{self, invalid};
 use microtask::aggregate::{self as agg, DsOptions, Method, ModelProbs, Options};

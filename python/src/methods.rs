@@ -1,8 +1,8 @@
 //! The methods of the library's `aggregate::methods` module (crowd-kit's DS, OneCoinDS, GLAD,
-//! MACE, ZBS, KOS, and our Bayesian one), compiled with this crate's `methods` feature once the
-//! library has that module (branch h11-methods): then make `methods` a default feature.
+//! MACE, ZBS, KOS, and our Bayesian one), behind this crate's `methods` feature (on by default).
 //! Each method is one arm: its options by crowd-kit's names (defaults from its `Options`), its
-//! parameters as named arrays for `microtask/aggregation.py`.
+//! parameters as named arrays for `microtask/aggregation.py`. Known labels and a model's
+//! probabilities enter `bayes` only, as in `microtask tally`.
 
 use crate::aggregation::{option, Fitted};
 use microtask::aggregate::methods::{self as m, Answers, Fit};
