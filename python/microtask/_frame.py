@@ -4,6 +4,8 @@ named as crowd-kit's are."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -79,8 +81,9 @@ class Frame:
         codes[at[known]] = self.classes.get_indexer(gold[known])
         return codes
 
-    def run(self, method: str, options: dict, gold=None, backend: str = "cpu") -> dict:
+    def run(self, method: str, options: dict, gold=None, backend: str = "cpu", model_probs=None) -> dict:
         """The engine's result for ``method``: labels, posteriors and the method's arrays."""
+        model = {} if model_probs is None else self.model_probs(model_probs)
         return _engine.aggregate(
             method,
             self.task,
@@ -92,7 +95,56 @@ class Frame:
             gold=gold,
             options={k: float(v) for k, v in options.items()},
             backend=backend,
+            **model,
         )
+
+    def model_probs(self, probs) -> dict:
+        """A model's class probabilities as the engine reads ``tally --model-probs``: an ``.npy``
+        file's bytes and the names that join it to the answers.
+
+        - A NumPy array ``(items, members, classes)`` (``predict_proba``, ``classify
+          --probs-out``) or ``(items, classes)``: as ``tally`` reads the file, row ``i`` is the
+          task ``i`` (tasks must be those integers) and column ``c`` the class ``c``.
+        - A DataFrame indexed by task with one column per class (as ``probas_``): joined by
+          those names; a task it lacks gets no model evidence.
+        """
+        if isinstance(probs, pd.DataFrame):
+            missing = self.classes.difference(probs.columns)
+            if len(missing):
+                raise ValueError(
+                    f"model_probs lacks a column for {len(missing)} class(es) of the answers, "
+                    f"e.g. {missing[0]!r} (it has {list(probs.columns)[:10]})"
+                )
+            aligned = probs.reindex(index=self.tasks, columns=self.classes)
+            covered = aligned.notna().all(axis=1).to_numpy()
+            partial = aligned.notna().any(axis=1).to_numpy() & ~covered
+            if partial.any():
+                raise ValueError(
+                    f"model_probs has missing values (NaN) in {int(partial.sum())} row(s), "
+                    f"e.g. task {self.tasks[np.argmax(partial)]!r}"
+                )
+            if not covered.any():
+                raise ValueError(
+                    "model_probs has a row for no task of the answers (its index must be the "
+                    f"tasks, e.g. {self.tasks[0]!r})"
+                )
+            array = aligned.fillna(0.0).to_numpy(dtype=np.float32)
+            task_names = [str(i) if c else "" for i, c in enumerate(covered)]
+            class_names = [str(c) for c in range(len(self.classes))]
+        else:
+            array = np.asarray(probs)
+            if array.ndim not in (2, 3):
+                raise ValueError(
+                    "model_probs must be (items, classes) or (items, members, classes) "
+                    f"probabilities, got a {array.ndim}-D array of shape {array.shape}"
+                )
+            if array.dtype.kind != "f":
+                raise TypeError(f"model_probs must hold float probabilities, got dtype {array.dtype}")
+            task_names = [str(t) for t in self.tasks]
+            class_names = [str(c) for c in self.classes]
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
+        return dict(model_probs=buf.getvalue(), task_names=task_names, class_names=class_names)
 
     # crowd-kit's pandas objects
 

@@ -48,8 +48,8 @@ def available_methods() -> list:
 
 
 def default_method() -> str:
-    """The engine name of the library's default method: what ``microtask tally`` runs with no
-    ``--method`` (``"mv"``, ``"wmv"`` or ``"ds"``)."""
+    """The library's name of its default method: what ``microtask tally`` runs with no
+    ``--method`` (``"bayes"`` in this build)."""
     from . import _engine
 
     return _engine.default_method()
@@ -406,24 +406,34 @@ class KOS(_Aggregator):
 class BayesianCombination(_Aggregator):
     """Bayesian classifier combination (IBCC, Kim & Ghahramani 2012) fitted by mean-field
     variational inference: a Dirichlet prior on each worker's confusion rows and on the class
-    proportions; not in crowd-kit. The priors follow a stated principle, not a data set: the
-    proportions' is uniform; a confusion row's mean is the crowd's pooled row and its strength
-    (pseudo-answers) the one under which the workers' own rows are most probable (empirical
-    Bayes), re-estimated every step. ``strength`` fixes it instead. Stops when no task
-    posterior moves more than ``tol``, or after ``n_iter`` steps; ties to the first class.
+    proportions; not in crowd-kit, and the library's default method. The priors follow a stated
+    principle, not a data set: the proportions' is uniform; a confusion row's mean is the crowd's
+    pooled row and its strength (pseudo-answers) the one under which the workers' own rows are
+    most probable (empirical Bayes), re-estimated every step. ``strength`` fixes it instead.
+    Stops when no task posterior moves more than ``tol``, or after ``n_iter`` steps; ties to the
+    first class.
+
+    ``fit(data, true_labels=None, model_probs=None)``: known labels are clamped (as ``tally
+    --gold``); ``model_probs``, a model's class probabilities (an array ``(items, [members,]
+    classes)`` whose row ``i`` is task ``i``, as ``tally --model-probs`` reads
+    ``predict_proba``'s output, or a DataFrame indexed by task with a column per class), enter
+    each task's prior with a weight fitted from the data (``model_weight_``).
 
     Attributes: ``labels_``, ``probas_``, ``priors_`` (expected class proportions, Series by
     class named ``prior``), ``errors_`` (expected P(worker answers label | true class), rows
-    ``(worker, label)`` as crowd-kit's ``DawidSkene.errors_``), ``strength_`` (the prior's
-    pseudo-answers per true class), ``n_iter_``."""
+    ``(worker, label)`` as crowd-kit's ``DawidSkene.errors_``), ``skills_`` (each worker's
+    expected accuracy), ``strength_`` (the prior's pseudo-answers per true class),
+    ``model_weight_`` (with ``model_probs``), ``n_iter_``."""
 
     _method = "bayes"
     _params = ("n_iter", "tol", "strength")
     priors_: Optional[pd.Series] = None
     errors_: Optional[pd.DataFrame] = None
+    skills_: Optional[pd.Series] = None
     strength_: Optional[pd.Series] = None
+    model_weight_: Optional[float] = None
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-6, strength: Optional[float] = None,
+    def __init__(self, n_iter: int = 100, tol: float = 1e-4, strength: Optional[float] = None,
                  backend: str = "cpu"):
         super().__init__(backend)
         self.n_iter, self.tol, self.strength = n_iter, tol, strength
@@ -436,51 +446,77 @@ class BayesianCombination(_Aggregator):
 
     def _attributes(self, frame, result):
         self.n_iter_ = result["iterations"]
-        if len(frame.classes) < 2:  # one class: nothing to estimate
+        self.model_weight_ = float(result["model_weight"][0]) if "model_weight" in result else None
+        w = len(frame.workers)
+        if "confusion" not in result:  # one class: nothing to estimate
             self.priors_ = frame.by_class(np.ones(1), "prior")
-            self.strength_ = None
-            w = len(frame.workers)
             self.errors_ = frame.errors(np.ones((w, 1, 1)))
+            self.skills_ = frame.by_worker(np.ones(w), "skill")
+            self.strength_ = None
             return
         # Dirichlet posterior parameters -> their means.
-        props = result["proportions"]
-        self.priors_ = frame.by_class(props / props.sum(), "prior")
+        props = result["proportions"] / result["proportions"].sum()
         conf = result["confusion"]  # [worker, truth, answer]
         means = conf / conf.sum(axis=2, keepdims=True)
+        self.priors_ = frame.by_class(props, "prior")
         self.errors_ = frame.errors(means.transpose(0, 2, 1))
+        diagonal = np.diagonal(means, axis1=1, axis2=2)  # [worker, class]
+        self.skills_ = frame.by_worker(diagonal @ props, "skill")
         self.strength_ = frame.by_class(result["strength"], "strength")
+
+    def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None,
+            model_probs=None) -> "BayesianCombination":
+        frame = Frame(data)
+        gold = None if true_labels is None else frame.gold_codes(true_labels)
+        return self._set(frame, frame.run(self._method, self._options(), gold, self.backend, model_probs))
+
+    def fit_predict(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None,
+                    model_probs=None) -> pd.Series:
+        return self.fit(data, true_labels, model_probs).labels_
+
+    def fit_predict_proba(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None,
+                          model_probs=None) -> pd.DataFrame:
+        return self.fit(data, true_labels, model_probs).probas_
 
 
 class Default(_Aggregator):
     """The library's default method with its default settings: what ``microtask tally`` runs
-    with no ``--method`` (:func:`default_method` names it; majority vote in this build). Use it
-    to get exactly the CLI's labels from Python, whichever method the library makes its default.
+    with no ``--method`` (:func:`default_method` names it: ``"bayes"``, the Bayesian classifier
+    combination, in this build). Use it to get exactly the CLI's labels from Python, whichever
+    method the library makes its default. ``fit(data, true_labels=None, model_probs=None)``
+    as ``tally --gold`` and ``--model-probs`` (see :class:`BayesianCombination`).
 
-    Attributes: ``labels_``, ``probas_``, ``method_`` (the engine name that ran), and that
-    method's own: ``skills_`` (majority votes and weighted ones), ``priors_`` and ``errors_``
-    (Dawid-Skene). ``fit(data, true_labels)`` uses known labels as ``tally --gold`` does."""
+    Attributes: ``labels_``, ``probas_``, ``method_`` (the engine name that ran), ``skills_``
+    (each worker's probability of a right answer, as ``tally --workers-out`` estimates it),
+    ``model_weight_`` (with ``model_probs``), and Dawid-Skene's ``priors_`` and ``errors_``
+    when that is the default."""
 
     _method = "default"
     method_: Optional[str] = None
+    skills_: Optional[pd.Series] = None
+    model_weight_: Optional[float] = None
 
     def _attributes(self, frame, result):
         self.method_ = default_method()
+        self.model_weight_ = float(result["model_weight"][0]) if "model_weight" in result else None
         if "skills" in result:
             self.skills_ = frame.by_worker(result["skills"], "skill")
-        elif self.method_ == "mv":
+        elif "worker_accuracy" in result:
+            self.skills_ = frame.by_worker(result["worker_accuracy"], "skill")
+        else:
             self.skills_ = frame.agreement(result["labels"])
         if "priors" in result:
             self.priors_ = frame.by_class(result["priors"], "prior")
             self.errors_ = frame.errors(result["errors"])
 
-    def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> "Default":
-        if true_labels is None:
-            return self._fit(data)
+    def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None, model_probs=None) -> "Default":
         frame = Frame(data)
-        return self._set(frame, frame.run("default", {}, frame.gold_codes(true_labels), self.backend))
+        gold = None if true_labels is None else frame.gold_codes(true_labels)
+        return self._set(frame, frame.run("default", {}, gold, self.backend, model_probs))
 
-    def fit_predict(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.Series:
-        return self.fit(data, true_labels).labels_
+    def fit_predict(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None, model_probs=None) -> pd.Series:
+        return self.fit(data, true_labels, model_probs).labels_
 
-    def fit_predict_proba(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> pd.DataFrame:
-        return self.fit(data, true_labels).probas_
+    def fit_predict_proba(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None,
+                          model_probs=None) -> pd.DataFrame:
+        return self.fit(data, true_labels, model_probs).probas_

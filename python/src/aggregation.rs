@@ -3,17 +3,19 @@
 //! objects from them.
 //!
 //! A method is one arm of [`fit`] returning a [`Fitted`]: its posteriors (tasks x classes) and
-//! its named parameter arrays. The methods of `microtask::aggregate::methods` (GLAD, MACE, ...)
-//! plug in as one arm each once that module is in the library.
+//! its named parameter arrays: the library's majority votes and Dawid-Skene here, "default" (the
+//! method `tally` runs with no --method), and the methods of `microtask::aggregate::methods`
+//! (GLAD, MACE, bayes, ...) in [`crate::methods`].
 
 use crate::engine::{self, invalid};
-use microtask::aggregate::{self as agg, DsOptions, Method, Options};
+use microtask::aggregate::{self as agg, DsOptions, Method, ModelProbs, Options};
 use microtask::backend::{Backend, BackendKind};
 use microtask::data::votes::{Gold, VoteTable, NO_LABEL};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The library's own methods, by the names `microtask.aggregation` uses; "default" is the
@@ -53,8 +55,11 @@ pub(crate) struct Fitted {
 /// Aggregates answers given as dense codes: answer `i` is worker `worker[i]`'s class `label[i]`
 /// for task `task[i]`. `gold`, when given, holds one class per task (-1 for none).
 /// `options` holds the method's settings by crowd-kit's names (`n_iter`, `tol`, ...).
+/// `model_probs`, when given, is an `.npy` file's bytes (f32 `[N, R, C]` or `[N, C]`, as
+/// `classify --probs-out` writes) read as `tally --model-probs` reads it, joined by
+/// `task_names` (a task's row index, as text) and `class_names` (a class's column index).
 #[pyfunction]
-#[pyo3(name = "aggregate", signature = (method, task, worker, label, n_tasks, n_workers, n_classes, gold=None, options=None, backend="cpu"))]
+#[pyo3(name = "aggregate", signature = (method, task, worker, label, n_tasks, n_workers, n_classes, gold=None, options=None, backend="cpu", model_probs=None, task_names=None, class_names=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn aggregate_codes<'py>(
     py: Python<'py>,
@@ -68,6 +73,9 @@ pub fn aggregate_codes<'py>(
     gold: Option<PyReadonlyArray1<'py, i64>>,
     options: Option<HashMap<String, f64>>,
     backend: &str,
+    model_probs: Option<Bound<'py, PyBytes>>,
+    task_names: Option<Vec<String>>,
+    class_names: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     if !methods().contains(&method) {
         return Err(invalid(format!(
@@ -83,16 +91,25 @@ pub fn aggregate_codes<'py>(
             label.len()
         )));
     }
+    let names = |given: Option<Vec<String>>, count: usize, what: &str| match given {
+        Some(v) if v.len() != count => Err(invalid(format!(
+            "{} {what} names for {count} {what}s",
+            v.len()
+        ))),
+        Some(v) => Ok(v),
+        // The names stay in Python; the engine needs only their counts.
+        None => Ok(vec![String::new(); count]),
+    };
     let table = VoteTable {
         task: codes(&task, n_tasks, "task")?,
         worker: codes(&worker, n_workers, "worker")?,
         label: codes(&label, n_classes, "label")?,
         confidence: vec![1.0; n],
-        // The names stay in Python; the engine needs only their counts.
-        tasks: vec![String::new(); n_tasks],
+        tasks: names(task_names, n_tasks, "task")?,
         workers: vec![String::new(); n_workers],
-        classes: vec![String::new(); n_classes],
+        classes: names(class_names, n_classes, "class")?,
     };
+    let model_probs = model_probs.map(|b| b.as_bytes().to_vec());
     let gold = match gold {
         None => None,
         Some(g) => {
@@ -121,7 +138,17 @@ pub fn aggregate_codes<'py>(
     let method = method.to_string();
     let fitted = engine::run(py, move || {
         let backend = cached_backend(kind)?;
-        fit(&method, &table, gold.as_ref(), &opts, backend.as_ref())
+        let model = model_probs
+            .map(|b| ModelProbs::parse(Path::new("model_probs"), &b))
+            .transpose()?;
+        fit(
+            &method,
+            &table,
+            gold.as_ref(),
+            model.as_ref(),
+            &opts,
+            backend.as_ref(),
+        )
     })?;
     let out = PyDict::new(py);
     out.set_item(
@@ -149,19 +176,25 @@ fn fit(
     method: &str,
     table: &VoteTable,
     gold: Option<&Gold>,
+    model: Option<&ModelProbs>,
     opts: &HashMap<String, f64>,
     backend: &dyn Backend,
 ) -> microtask::Result<Fitted> {
     #[cfg(feature = "methods")]
     if crate::methods::NAMES.contains(&method) {
-        if gold.is_some() {
-            return Err(microtask::Error::Invalid(format!(
-                "{method} takes no true labels"
-            )));
-        }
-        if let Some(f) = crate::methods::fit(method, table, opts)? {
+        if let Some(f) = crate::methods::fit(method, table, gold, model, opts)? {
             return Ok(f);
         }
+    }
+    if let Some(m) = model {
+        if method != "default" {
+            return Err(microtask::Error::Invalid(format!(
+                "a model's probabilities enter the bayes method only, not {method}"
+            )));
+        }
+        // As `tally --model-probs` with no --method.
+        let a = agg::fitted::aggregate(table, gold, Method::default(), Some(m))?;
+        return Ok(fitted(a, table));
     }
     let t = table.n_tasks();
     let options = |method| -> microtask::Result<Options> {
@@ -210,11 +243,17 @@ fn fitted(a: agg::Aggregate, table: &VoteTable) -> Fitted {
         // [worker, answer, truth], as crowd-kit's errors_ rows (worker, label).
         params.push(("errors", exp(&model.log_conf), vec![w, c, c]));
     }
+    if let Some(acc) = &a.worker_accuracy {
+        params.push(("worker_accuracy", widen(acc), vec![w]));
+    }
+    if let Some(m) = &a.with_model {
+        params.push(("model_weight", vec![m.weight], vec![1]));
+    }
     Fitted {
         posteriors: widen(a.posteriors.as_deref().unwrap_or_default()),
         labels: a.labels.iter().map(|l| l.label).collect(),
         iterations: a.iterations,
-        objective: a.log_likelihood,
+        objective: a.log_likelihood.or(a.objective),
         params,
     }
 }

@@ -1,12 +1,14 @@
 //! The methods of the library's `aggregate::methods` module (crowd-kit's DS, OneCoinDS, GLAD,
-//! MACE, ZBS, KOS, and our Bayesian one), compiled with this crate's `methods` feature once the
-//! library has that module (branch h11-methods): then make `methods` a default feature.
+//! MACE, ZBS, KOS, and our Bayesian one), behind this crate's `methods` feature (on by default).
 //! Each method is one arm: its options by crowd-kit's names (defaults from its `Options`), its
-//! parameters as named arrays for `microtask/aggregation.py`.
+//! parameters as named arrays for `microtask/aggregation.py`. Known labels and a model's
+//! probabilities enter `bayes` only, as in `microtask tally`.
 
 use crate::aggregation::{option, Fitted};
 use microtask::aggregate::methods::{self as m, Answers, Fit};
-use microtask::data::votes::VoteTable;
+use microtask::aggregate::ModelProbs;
+use microtask::data::votes::{Gold, VoteTable};
+use microtask::Error;
 use std::collections::HashMap;
 
 /// Engine names, as `microtask.aggregation` asks for them.
@@ -32,12 +34,25 @@ fn fitted<P>(f: Fit<P>, params: impl FnOnce(P) -> Arrays) -> Fitted {
     }
 }
 
-/// Fits `name` (one of [`NAMES`]); `None` for a name that is not one of them.
+/// Fits `name` (one of [`NAMES`]); `None` for a name that is not one of them. Known labels
+/// (`gold`) and a model's probabilities enter `bayes` only, as in `microtask tally`.
 pub fn fit(
     name: &str,
     table: &VoteTable,
+    gold: Option<&Gold>,
+    model: Option<&ModelProbs>,
     opts: &HashMap<String, f64>,
 ) -> microtask::Result<Option<Fitted>> {
+    if name != "bayes" {
+        if gold.is_some() {
+            return Err(Error::Invalid(format!("{name} takes no true labels")));
+        }
+        if model.is_some() {
+            return Err(Error::Invalid(format!(
+                "a model's probabilities enter the bayes method only, not {name}"
+            )));
+        }
+    }
     let a = Answers::from_table(table);
     let (t, w, c) = (a.tasks, a.workers, a.classes);
     let n = |k: &str, d: usize| option(opts, k, d as f64).map(|v| v as usize);
@@ -144,14 +159,28 @@ pub fn fit(
                     }
                 },
             };
-            fitted(m::bayes::fit(&a, &o)?, |p| {
+            // The library's join: task names are row indexes, class names column indexes.
+            let joined = model.map(|m| m.join(table)).transpose()?;
+            let evidence = m::bayes::Evidence {
+                gold: gold.filter(|g| g.tasks > 0).map(|g| g.label.as_slice()),
+                model: joined.as_ref().map(|j| m::bayes::ModelEvidence {
+                    log_probs: &j.log_probs,
+                    covered: &j.covered,
+                }),
+            };
+            let (f, _) = m::bayes::fit_with(&a, &o, &evidence)?;
+            fitted(f, |p| {
                 // Dirichlet posterior parameters: confusion [worker, truth, answer].
-                vec![
+                let mut v = vec![
                     ("confusion", p.confusion, vec![w, c, c]),
                     ("proportions", p.proportions, vec![c]),
                     ("strength", p.strength, vec![c]),
                     ("prior_mean", p.prior_mean, vec![c, c]),
-                ]
+                ];
+                if let Some(weight) = p.model_weight {
+                    v.push(("model_weight", vec![weight], vec![1]));
+                }
+                v
             })
         }
         _ => return Ok(None),

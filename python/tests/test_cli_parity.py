@@ -67,6 +67,15 @@ def test_rate_of_float32_rows_against_the_cli(cli, tmp_path):
     the same .npy (np.load(mmap_mode="r"): read in place, no copy) and predicts its votes; the
     CLI's rate is the items/s it prints for `classify` (reading, classifying and writing the
     votes, overlapped)."""
+    try:
+        _rate(cli, tmp_path)
+    finally:
+        # 2 GB of rows: not left to pytest's retention of temporary folders.
+        for f in tmp_path.iterdir():
+            f.unlink()
+
+
+def _rate(cli, tmp_path):
     rows, d = int(os.environ.get("MICROTASK_RATE_ROWS", 1_000_000)), 512
     xs, ys, model = tmp_path / "x.npy", tmp_path / "y.npy", tmp_path / "m.safetensors"
     _features_npy(xs, ys, rows, d)
