@@ -120,7 +120,10 @@ def test_matches_crowdkit(crowd_dir, name, method, attrs, slack, sets):
         np.testing.assert_allclose(mine.skills_, want, atol=1e-6)
         ref = ck.MajorityVote().fit_predict(votes, skills=mine.skills_).reindex(labels.index)
         off_tie = (labels != ref).to_numpy() & ~tie
-    assert off_tie.sum() <= slack * len(labels), f"{int(off_tie.sum())} labels differ off ties"
+    # A method given a share of differing labels (GLAD: 0.2%) may differ on at least one task:
+    # on temp's 462 tasks, 0.2% is below one.
+    allowed = max(slack * len(labels), 1.0) if slack > 0 else 0.0
+    assert off_tie.sum() <= allowed, f"{int(off_tie.sum())} labels differ off ties"
     if method == "MajorityVote":
         # Same posteriors where crowd-kit's are the same quantity (vote or weight shares).
         np.testing.assert_allclose(
