@@ -13,6 +13,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+/// Missing shards named in a message; the rest are counted.
+const MISSING_NAMED: usize = 20;
+
 /// The checked shards of a folder, in order.
 #[derive(Debug)]
 pub struct ShardSet {
@@ -77,8 +80,11 @@ impl ShardSet {
                 problems.push(format!("duplicate shard {i}/{count}: {}", names.join(", ")));
             }
         }
-        let missing: Vec<String> = (0..count)
+        // Named up to a few: a manifest may claim any count (2^60 shards would be named forever).
+        let absent = count - by_index.range(..count).count();
+        let mut missing: Vec<String> = (0..count)
             .filter(|i| !by_index.contains_key(i))
+            .take(MISSING_NAMED)
             .map(|i| {
                 let s = Shard { index: i, count };
                 let unfinished = parts.iter().any(|(p, _)| *p == s);
@@ -93,6 +99,9 @@ impl ShardSet {
                 )
             })
             .collect();
+        if absent > missing.len() {
+            missing.push(format!("and {} more", absent - missing.len()));
+        }
         if !missing.is_empty() {
             problems.push(format!("missing shards of {count}: {}", missing.join(", ")));
         }
