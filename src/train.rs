@@ -118,6 +118,7 @@ pub fn train_matrix(
             labels.len()
         )));
     }
+    m.check_finite(0..m.rows)?;
     let mut spare = Vec::new();
     let items = Items::from_bytes(m.dtype.size(), m.rows_bytes(0..m.rows), &mut spare)?;
     let classes = classes_of(labels, &source.to_string())?;

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 /// (synth:) that a run lasts a few seconds and commits a few times.
 const DATA: &str = "synth:200000:7";
 /// Big enough that a run outlasts the kill times (synth: makes 200k items in a blink).
-const RESUME_DATA: &str = "synth:1000000:7";
+/// The kill-and-resume test's items and kills (issue 12: five kills during a 5M-item run).
+const RESUME_DATA: &str = "synth:5000000:7";
+const KILLS: usize = 5;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -299,9 +301,13 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
         .as_nanos() as u64
         | 1;
     eprintln!("kill times from seed {seed}; a whole run takes {full:?}");
-    let mut kills = 0;
-    let mut last = String::new();
-    for round in 0..12 {
+    // Five SIGKILLs in one chain of runs, each at a random moment before the work left could
+    // be done (a run does at most what its time allows, so `full` minus the time already spent
+    // in killed runs bounds what is left from below); then one run finishes the file.
+    let (mut spent, mut kills, mut refused) = (Duration::ZERO, 0, false);
+    while kills < KILLS {
+        let left = full.saturating_sub(spent).mul_f64(0.8);
+        let at = Duration::from_millis(50 + next(&mut seed) % (left.as_millis() as u64 + 1));
         let mut child = Command::new(env!("CARGO_BIN_EXE_microtask"))
             .arg("classify")
             .args(["--backend", "cpu"])
@@ -310,30 +316,36 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let at =
-            Duration::from_millis(200 + next(&mut seed) % (full.as_millis() as u64 * 3 / 4 + 1));
         std::thread::sleep(at);
-        if round < 4 && child.try_wait().unwrap().is_none() {
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-            kills += 1;
-            assert!(
-                !out.exists(),
-                "a partial file at the final path after a kill at {at:?}"
-            );
-            if round == 0 {
-                // Without --resume, the journal is reported, not reused or deleted.
-                let o = classify(&args[..6], &[]);
-                assert_usage_failure(&o, &[".votes.csv.journal", "--resume"]);
-                assert!(work.join(".votes.csv.journal").exists());
-            }
+        if child.try_wait().unwrap().is_some() {
+            // A busy machine made `full` a poor bound: the chain ended early. Start a new one.
+            eprintln!("a run finished before its kill at {at:?}: starting the chain again");
+            ok(&child.wait_with_output().unwrap());
+            std::fs::remove_file(&out).unwrap();
+            (spent, kills) = (Duration::ZERO, 0);
             continue;
         }
-        let o = child.wait_with_output().unwrap();
-        last = ok(&o);
-        break;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+        spent += at;
+        assert!(
+            !out.exists(),
+            "a partial file at the final path after kill {kills} at {at:?}"
+        );
+        if !refused && work.join(".votes.csv.journal").exists() {
+            // Without --resume, the journal is reported, not reused or deleted.
+            let o = classify(&args[..6], &[]);
+            assert_usage_failure(&o, &[".votes.csv.journal", "--resume"]);
+            assert!(work.join(".votes.csv.journal").exists());
+            refused = true;
+        }
     }
-    assert!(kills > 0, "no run was killed");
+    assert!(
+        refused,
+        "no kill left a journal: every kill came before the first commit"
+    );
+    let last = ok(&classify(&args, &[]));
     assert!(out.exists(), "no run finished");
     assert!(
         std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),

@@ -160,3 +160,72 @@ fn labels_beside_a_matrix_must_count_its_rows() {
     assert_eq!((c.start, c.pixels.len()), (3, 8));
     assert!(s.next_chunk(3).unwrap().is_none());
 }
+
+/// A NaN or infinity anywhere in a float matrix (here in the last chunk, after votes for the
+/// earlier chunks were computed) fails `classify` and `train` naming the file, row and column,
+/// with no output file: corrupt features are never taken as data.
+#[test]
+fn a_nan_or_infinite_feature_is_refused_wherever_it_is() {
+    let dir = common::tempdir();
+    let d = dir.path();
+    let (n, cols) = (70_000, 4);
+    let mut f: Vec<f32> = (0..n * cols).map(|i| (i % 7) as f32 / 7.0).collect();
+    let labels: Vec<u8> = (0..n as i64).flat_map(|i| (i % 2).to_le_bytes()).collect();
+    let write = |name: &str, dtype: Dtype, values: &[f32]| {
+        let p = d.join(name);
+        let bytes: Vec<u8> = match dtype {
+            Dtype::F16 => values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+            _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        };
+        npy::write_npy_bytes(&p, dtype.descr(), &[n, cols], &bytes).unwrap();
+        npy::write_npy_bytes(&npy::labels_path_for(&p), "<i8", &[n], &labels).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let clean = write("clean.npy", Dtype::F32, &f);
+    let model = d.join("m.safetensors");
+    let m = model.to_str().unwrap();
+    let o = common::microtask(&[
+        "train",
+        "--data",
+        &clean,
+        "--workers",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        m,
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+
+    f[(n - 3) * cols + 2] = f32::NAN;
+    let nan = write("nan.npy", Dtype::F32, &f);
+    f[(n - 3) * cols + 2] = 0.5;
+    f[n / 2 * cols + 1] = f32::NEG_INFINITY;
+    let inf16 = write("inf16.npy", Dtype::F16, &f);
+    let out = d.join("votes.csv");
+    for (data, row, col) in [(&nan, n - 3, 2), (&inf16, n / 2, 1)] {
+        let o = common::microtask(&[
+            "classify",
+            "--model",
+            m,
+            "--data",
+            data,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let at = format!("row {row}, column {col}");
+        common::assert_clean_failure(&o, &[data, &at, "NaN or infinite"]);
+        assert!(!out.exists(), "no votes file after refusing {data}");
+        let o = common::microtask(&[
+            "train",
+            "--data",
+            data,
+            "--out",
+            d.join("m2").to_str().unwrap(),
+        ]);
+        common::assert_clean_failure(&o, &[data, &at, "NaN or infinite"]);
+    }
+}

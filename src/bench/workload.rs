@@ -95,6 +95,8 @@ impl Workload {
         if m.rows == 0 {
             return Err(Error::format(&path, "the data set holds no items"));
         }
+        // A user's file is checked like `classify` checks it (outside the timed runs).
+        m.check_finite(0..m.rows)?;
         let mut model = random_model_of(cfg.workers.max(1), 1, m.cols, 3);
         if m.dtype != Dtype::U8 {
             model.input = InputKind::Features;

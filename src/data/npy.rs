@@ -208,29 +208,62 @@ impl NpyMatrix {
     /// Refuses NaN and infinite features in `rows` (u8 pixels are always finite), naming the
     /// first bad element.
     pub fn check_finite(&self, rows: Range<usize>) -> Result<()> {
-        let first = rows.start;
-        let bytes = self.rows_bytes(rows);
-        let bad = match self.dtype {
-            Dtype::U8 => None,
-            // Exponent bits all set: infinity or NaN.
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .position(|h| u16::from_le_bytes([h[0], h[1]]) & 0x7c00 == 0x7c00),
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .position(|f| !f32::from_le_bytes([f[0], f[1], f[2], f[3]]).is_finite()),
-        };
-        match bad {
-            None => Ok(()),
-            Some(k) => Err(Error::format(
-                &self.path,
-                format!(
-                    "row {}, column {}: a NaN or infinite feature",
-                    first + k / self.cols,
-                    k % self.cols
-                ),
-            )),
+        check_finite(
+            &self.path,
+            self.dtype,
+            self.cols,
+            rows.start,
+            self.rows_bytes(rows),
+        )
+    }
+}
+
+/// Refuses a NaN or infinite value in `bytes` (whole rows of `cols` little-endian values of
+/// `dtype`, the first being row `first_row` of `path`), naming the first bad element.
+pub fn check_finite(
+    path: &Path,
+    dtype: Dtype,
+    cols: usize,
+    first_row: usize,
+    bytes: &[u8],
+) -> Result<()> {
+    match first_non_finite(dtype, bytes) {
+        None => Ok(()),
+        Some(k) => Err(Error::format(
+            path,
+            format!(
+                "row {}, column {}: a NaN or infinite feature",
+                first_row + k / cols.max(1),
+                k % cols.max(1)
+            ),
+        )),
+    }
+}
+
+/// The index of the first NaN or infinite value in `bytes` (little-endian values of `dtype`).
+/// Blocks are scanned without early exit (so the compiler vectorises them) and only a block
+/// that holds a bad value is searched: the pass costs about one read of the data.
+pub fn first_non_finite(dtype: Dtype, bytes: &[u8]) -> Option<usize> {
+    // Exponent bits all set: infinity or NaN.
+    fn scan<const N: usize>(bytes: &[u8], bad: impl Fn([u8; N]) -> bool) -> Option<usize> {
+        const BLOCK: usize = 1024;
+        let is_bad = |v: &[u8]| bad(v.try_into().expect("chunks of N bytes"));
+        for (i, block) in bytes.chunks(BLOCK * N).enumerate() {
+            if block.chunks_exact(N).fold(false, |any, v| any | is_bad(v)) {
+                return block
+                    .chunks_exact(N)
+                    .position(&is_bad)
+                    .map(|k| i * BLOCK + k);
+            }
         }
+        None
+    }
+    match dtype {
+        Dtype::U8 => None,
+        Dtype::F16 => scan::<2>(bytes, |h| u16::from_le_bytes(h) & 0x7c00 == 0x7c00),
+        Dtype::F32 => scan::<4>(bytes, |f| {
+            u32::from_le_bytes(f) & 0x7f80_0000 == 0x7f80_0000
+        }),
     }
 }
 

@@ -334,8 +334,12 @@ impl ItemStream {
             Source::Npy { map, offset, dtype } => {
                 let row = self.width * dtype.size();
                 let bytes = *offset + range.start * row..*offset + range.end * row;
+                let chunk = MappedRange::new(map.clone(), bytes);
+                // Corrupt features are never taken as data: NaN would classify as class 0.
+                let path = Path::new(&self.name);
+                npy::check_finite(path, *dtype, self.width, range.start, chunk.bytes())?;
                 (
-                    Pixels::Mapped(MappedRange::new(map.clone(), bytes)),
+                    Pixels::Mapped(chunk),
                     self.labels.as_ref().map(|l| l[range.clone()].to_vec()),
                 )
             }

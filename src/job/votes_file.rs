@@ -173,7 +173,10 @@ impl VotesFile<'_> {
         let stats = match result {
             Ok(stats) => stats,
             Err(e) => {
-                if sink.committed.is_none() {
+                // An I/O or device failure may pass, and --resume goes on; corrupt input does
+                // not (a resumed run stops at the same item), so its partial file goes too.
+                let may_pass = matches!(e, Error::Io { .. } | Error::Gpu(_));
+                if sink.committed.is_none() || !may_pass {
                     // Nothing to resume: leave nothing behind.
                     let journal = sink.journal;
                     let _ = std::fs::remove_file(&ppath);
