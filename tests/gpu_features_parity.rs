@@ -1,4 +1,4 @@
-//! The GPU's feature kernels (`shaders/classify_features.wgsl`: f16 packed two per word, f32 one)
+//! The GPU's feature kernels (`shaders/classify_logits.wgsl`: f16 packed two per word, f32 one)
 //! against their CPU twins, as tests/gpu_parity.rs does for u8 pixels: both logits kernels,
 //! several batch sizes, awkward shapes, hybrid mode, and a model kept resident across item types.
 //!

@@ -158,29 +158,8 @@ fn classify_layout_matches_rust() {
         struct_size(&m, "ClassifyParams") as usize,
         std::mem::size_of::<ClassifyParams>()
     );
-    assert_eq!(const_u32(&m, "TILE_ITEMS"), TILE_ITEMS);
-    assert_eq!(const_u32(&m, "TILE_ROWS"), TILE_ROWS);
-    assert_eq!(const_u32(&m, "TILE_K"), TILE_K);
-    assert_eq!(const_u32(&m, "TILE_WORDS") * 4, TILE_K);
-    assert_eq!(const_u32(&m, "STEPS_PER_BLOCK") * TILE_K, 256);
     assert_eq!(const_u32(&m, "SOFTMAX_GROUP"), SOFTMAX_GROUP);
-    // 64 invocations, each 4 items x 4 rows of the tile.
-    let wg = workgroup(&m, "logits");
-    assert_eq!(wg[0] * 4, TILE_ITEMS);
-    assert_eq!(wg[1] * 4, TILE_ROWS);
     assert_eq!(workgroup(&m, "softmax"), [SOFTMAX_GROUP, 1, 1]);
-}
-
-#[test]
-fn register_kernel_constants_match_the_shader() {
-    let m = composed(&layout::CLASSIFY);
-    assert_eq!(const_u32(&m, "REG_ITEMS"), REG_ITEMS);
-    assert_eq!(const_u32(&m, "REG_ROWS"), REG_ROWS);
-    assert_eq!(const_u32(&m, "REG_GROUP"), REG_GROUP);
-    assert_eq!(const_u32(&m, "WORDS_PER_BLOCK") * 4, 256);
-    assert_eq!(workgroup(&m, "logits_regs"), [REG_GROUP, 1, 1]);
-    // The shader's block holds REG_ITEMS x REG_ROWS logits: 8 x (4 + 4 + 2).
-    assert_eq!((REG_ITEMS, REG_ROWS), (8, 10));
 }
 
 #[test]
@@ -227,21 +206,31 @@ fn dawid_skene_layout_matches_rust() {
 }
 
 #[test]
-fn feature_kernels_match_the_rust_constants() {
+fn logits_kernels_match_the_rust_constants() {
     for (shader, per_word) in [
-        (&layout::CLASSIFY_F16, layout::F16_PER_WORD),
-        (&layout::CLASSIFY_F32, layout::F32_PER_WORD),
+        (&layout::LOGITS_U8, layout::U8_PER_WORD),
+        (&layout::LOGITS_F16, layout::F16_PER_WORD),
+        (&layout::LOGITS_F32, layout::F32_PER_WORD),
     ] {
         let m = composed(shader);
         assert_same_layout::<ClassifyParams>(&m);
         assert_eq!(const_u32(&m, "PER_WORD"), per_word);
+        assert_eq!(const_u32(&m, "TILE_ITEMS"), TILE_ITEMS);
+        assert_eq!(const_u32(&m, "TILE_ROWS"), TILE_ROWS);
+        assert_eq!(const_u32(&m, "TILE_K"), TILE_K);
         assert_eq!(const_u32(&m, "TILE_WORDS") * per_word, TILE_K);
         assert_eq!(const_u32(&m, "WORDS_PER_BLOCK") * per_word, 256);
         assert_eq!(const_u32(&m, "STEPS_PER_BLOCK") * TILE_K, 256);
         // Every item word of a step is loaded by exactly one task of the 64 invocations.
         assert_eq!(const_u32(&m, "ITEM_TASKS") * 64, 16 * TILE_K / per_word);
-        let wg = workgroup(&m, "logits_f");
+        // 64 invocations, each 4 items x 4 rows of the tile.
+        let wg = workgroup(&m, "logits");
         assert_eq!((wg[0] * 4, wg[1] * 4), (TILE_ITEMS, TILE_ROWS));
-        assert_eq!(workgroup(&m, "logits_f_regs"), [REG_GROUP, 1, 1]);
+        assert_eq!(const_u32(&m, "REG_ITEMS"), REG_ITEMS);
+        assert_eq!(const_u32(&m, "REG_ROWS"), REG_ROWS);
+        assert_eq!(const_u32(&m, "REG_GROUP"), REG_GROUP);
+        assert_eq!(workgroup(&m, "logits_regs"), [REG_GROUP, 1, 1]);
     }
+    // The register kernel's block holds REG_ITEMS x REG_ROWS logits: 8 x (4 + 4 + 2).
+    assert_eq!((REG_ITEMS, REG_ROWS), (8, 10));
 }

@@ -1,7 +1,7 @@
 //! Dense softmax classification on the CPU: rows (u8 pixels, f16 or f32 features) in
 //! cache-sized blocks, the logits of the whole ensemble (one weight matrix, copied once per call
 //! onto a cache-line boundary) from the SIMD kernels of [`super::kernel`], then softmax/argmax
-//! per worker. CPU twin of `shaders/classify.wgsl`.
+//! per worker. CPU twin of `shaders/classify_logits.wgsl` and `shaders/classify.wgsl`.
 
 use crate::backend::{Items, Predictions};
 use crate::error::Result;

@@ -1,5 +1,5 @@
-//! The classify kernels (`shaders/classify.wgsl` for u8 pixels, `shaders/classify_features.wgsl`
-//! for f16/f32 features): the pipelines, which logits kernel runs, and the model's resident
+//! The classify kernels (`shaders/classify_logits.wgsl` for the logits of u8 pixels and f16/f32
+//! features, `shaders/classify.wgsl` for the softmax): the pipelines, which logits kernel runs, and the model's resident
 //! buffers. The batch's shape and packing are in `shape`, the ring's buffers in `slot`.
 
 use super::context::{AdapterReport, GpuContext};
@@ -57,8 +57,8 @@ struct LogitsPipelines {
     regs: wgpu::ComputePipeline,
 }
 
-/// The classify pipelines: logits for u8 pixels (`classify.wgsl`), f16 and f32 features
-/// (`classify_features.wgsl`), and the softmax every one of them feeds.
+/// The classify pipelines: logits (`classify_logits.wgsl`) for u8 pixels, f16 and f32
+/// features, and the softmax (`classify.wgsl`) every one of them feeds.
 pub struct ClassifyKernel {
     pixels: LogitsPipelines,
     f16: LogitsPipelines,
@@ -75,16 +75,15 @@ impl ClassifyKernel {
                 ctx.limits.max_storage_buffers_per_shader_stage
             )));
         }
-        let [tiled, regs, softmax] =
-            ctx.compile(&layout::CLASSIFY, ["logits", "logits_regs", "softmax"])?;
-        let features = |shader| -> Result<LogitsPipelines> {
-            let [tiled, regs] = ctx.compile(shader, ["logits_f", "logits_f_regs"])?;
+        let [softmax] = ctx.compile(&layout::CLASSIFY, ["softmax"])?;
+        let logits = |shader| -> Result<LogitsPipelines> {
+            let [tiled, regs] = ctx.compile(shader, ["logits", "logits_regs"])?;
             Ok(LogitsPipelines { tiled, regs })
         };
         Ok(ClassifyKernel {
-            pixels: LogitsPipelines { tiled, regs },
-            f16: features(&layout::CLASSIFY_F16)?,
-            f32: features(&layout::CLASSIFY_F32)?,
+            pixels: logits(&layout::LOGITS_U8)?,
+            f16: logits(&layout::LOGITS_F16)?,
+            f32: logits(&layout::LOGITS_F32)?,
             softmax,
         })
     }
@@ -163,7 +162,7 @@ pub fn check_fits(ctx: &GpuContext, shape: &ModelShape, kernel: LogitsKernel) ->
     Ok(())
 }
 
-/// The weights in the layout of `logits_regs`/`logits_f_regs` for items packed `per_word` values
+/// The weights in the layout of `logits_regs` for items packed `per_word` values
 /// a word: `out[((c * feats + k) * 12 + j]` is row `c * REG_ROWS + j` (j < REG_ROWS) of feature
 /// k, with `feats` the features padded to whole words; zero for j >= REG_ROWS, rows past the
 /// model and features past `features`.

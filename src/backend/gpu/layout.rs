@@ -91,8 +91,9 @@ wgsl_struct! {
         pub rows: u32,
         pub classes: u32,
         pub workers: u32,
-        /// `1.0 / 255.0` as the CPU twin computes it, passed in so both sides use the same bits.
-        pub inv255: f32,
+        /// The logits' scale: `1.0 / 255.0` for u8 pixels (as the CPU twin computes it, passed
+        /// in so both sides use the same bits), 1 for features (taken as given).
+        pub scale: f32,
         pub _pad: u32,
     }
 }
@@ -228,39 +229,33 @@ impl Shader {
     }
 }
 
-/// `shaders/classify.wgsl`.
+/// `shaders/classify.wgsl`: the softmax.
 pub const CLASSIFY: Shader = Shader {
     file: "classify.wgsl",
     body: include_str!("../../../shaders/classify.wgsl"),
     structs: &[ClassifyParams::WGSL],
-    consts: &[
-        wgsl_const!(u32 TILE_ITEMS),
-        wgsl_const!(u32 TILE_ROWS),
-        wgsl_const!(u32 TILE_K),
-        wgsl_const!(u32 REG_ITEMS),
-        wgsl_const!(u32 REG_ROWS),
-        wgsl_const!(u32 REG_GROUP),
-        wgsl_const!(u32 SOFTMAX_GROUP),
-    ],
+    consts: &[wgsl_const!(u32 SOFTMAX_GROUP)],
 };
 
-/// Values per packed word of the f16 feature kernels (two halves).
+/// Values per packed word of the logits kernels for u8 pixels.
+pub const U8_PER_WORD: u32 = 4;
+/// Values per packed word of the logits kernels for f16 features (two halves).
 pub const F16_PER_WORD: u32 = 2;
-/// Values per packed word of the f32 feature kernels.
+/// Values per packed word of the logits kernels for f32 features.
 pub const F32_PER_WORD: u32 = 1;
 
-/// `shaders/classify_features.wgsl` for items packed `per_word` values a word (`PER_WORD`).
-const fn classify_features(per_word: &'static [WgslConst]) -> Shader {
+/// `shaders/classify_logits.wgsl` for items packed `per_word` values a word (`PER_WORD`).
+const fn classify_logits(per_word: &'static [WgslConst]) -> Shader {
     Shader {
-        file: "classify_features.wgsl",
-        body: include_str!("../../../shaders/classify_features.wgsl"),
+        file: "classify_logits.wgsl",
+        body: include_str!("../../../shaders/classify_logits.wgsl"),
         structs: &[ClassifyParams::WGSL],
         consts: per_word,
     }
 }
 
-/// The constants of the feature kernels, with `PER_WORD` last.
-macro_rules! feature_consts {
+/// The constants of the logits kernels, with `PER_WORD` last.
+macro_rules! logits_consts {
     ($per_word:ident) => {
         &[
             wgsl_const!(u32 TILE_ITEMS),
@@ -277,11 +272,14 @@ macro_rules! feature_consts {
     };
 }
 
-/// `shaders/classify_features.wgsl` on f16 features, two to a word (`unpack2x16float`).
-pub const CLASSIFY_F16: Shader = classify_features(feature_consts!(F16_PER_WORD));
+/// `shaders/classify_logits.wgsl` on u8 pixels, four to a word.
+pub const LOGITS_U8: Shader = classify_logits(logits_consts!(U8_PER_WORD));
 
-/// `shaders/classify_features.wgsl` on f32 features, one to a word.
-pub const CLASSIFY_F32: Shader = classify_features(feature_consts!(F32_PER_WORD));
+/// `shaders/classify_logits.wgsl` on f16 features, two to a word.
+pub const LOGITS_F16: Shader = classify_logits(logits_consts!(F16_PER_WORD));
+
+/// `shaders/classify_logits.wgsl` on f32 features, one to a word.
+pub const LOGITS_F32: Shader = classify_logits(logits_consts!(F32_PER_WORD));
 
 /// `shaders/tally.wgsl`.
 pub const TALLY: Shader = Shader {
@@ -307,10 +305,11 @@ pub const DAWID_SKENE: Shader = Shader {
 };
 
 /// Every shader the backend compiles.
-pub const SHADERS: [&Shader; 5] = [
+pub const SHADERS: [&Shader; 6] = [
     &CLASSIFY,
-    &CLASSIFY_F16,
-    &CLASSIFY_F32,
+    &LOGITS_U8,
+    &LOGITS_F16,
+    &LOGITS_F32,
     &TALLY,
     &DAWID_SKENE,
 ];

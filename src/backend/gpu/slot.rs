@@ -132,8 +132,12 @@ impl Slot {
             rows: shape.rows as u32,
             classes: shape.classes as u32,
             workers: shape.workers as u32,
-            // Pixels only: the feature kernels take their values as given.
-            inv255: 1.0 / 255.0,
+            // Pixels are scaled by 1/255; features are taken as given.
+            scale: if shape.per_word == 4 {
+                1.0 / 255.0
+            } else {
+                1.0
+            },
             _pad: 0,
         };
         ctx.queue

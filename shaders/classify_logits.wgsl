@@ -1,21 +1,28 @@
-// The logits of a batch of feature vectors (f16 or f32, taken as given: no 1/255) for every
-// worker of an ensemble: classify.wgsl's two logits kernels for features. GPU twin of
-// src/backend/cpu/classify.rs; driven by src/backend/gpu/classify.rs, which compiles this file
-// once per item type, and followed by classify.wgsl's `softmax` on the logits written here.
+// The logits of a batch of items for every worker of an ensemble: L[i, j] = scale * sum_k
+// x[i, k] * W[j, k] (j = worker * classes + class), compiled once per item type (u8 pixels with
+// scale 1/255; f16 or f32 features with scale 1, taken as given). GPU twin of the CPU's
+// src/backend/cpu/kernel.rs; driven by src/backend/gpu/classify.rs, and followed by
+// classify.wgsl's `softmax` on the logits written here.
 //
-// Entry points:
-//   `logits_f`:      L[i, j] = sum_k x[i, k] * W[j, k], tiled in workgroup memory (GPUs).
-//   `logits_f_regs`: the same L, register-blocked (8 items x 10 rows per invocation, weights
-//                    read at workgroup-uniform addresses) for CPU implementations of the API.
+// Entry points, either run before `softmax`:
+//   `logits`:      L, tiled in workgroup memory. The kernel for hardware GPUs.
+//   `logits_regs`: the same L, register-blocked for CPU implementations of the API (lavapipe,
+//                  llvmpipe): no workgroup memory and no barriers; each invocation keeps 8 items
+//                  x 10 rows of logits in registers and reads the weights at addresses that are
+//                  the same for every invocation of the workgroup (one scalar load, broadcast).
+//                  Either kernel computes bit-identical logits.
 //
-// Items arrive packed PER_WORD values to a u32 word: two halves (feature 2w + b is half b of word
-// w, little-endian, as NumPy writes `<f2`; converted exactly here) or one float
-// (bitcast). A row of `features` values is padded with zeros to `words` words.
+// Items arrive packed PER_WORD values to a u32 word (little-endian: value PER_WORD * w + b is
+// part b of word w): four u8 pixels, two halves (as NumPy writes `<f2`; converted exactly here)
+// or one float (bitcast). A row of `features` values is padded with zeros to `words` words.
 //
 // Summation order (both kernels, hence the same bits): per logit, a fused multiply-add chain from
-// zero over the features in ascending order, in blocks of KBLOCK = 256; the first block's sum is
-// the total, each later one is added to it. The CPU's kernels sum 8 or 16 strided lanes instead:
-// labels can only differ where two classes are within rounding of each other (near-ties).
+// zero over the features in ascending order, in blocks of KBLOCK = 256; each block sum s_b is
+// scaled into the total as t = s_0 * scale, then t = fma(scale, s_b, t) (with scale 1 that is
+// t = s_0, then t + s_b, exactly). That is what the CPU's portable kernel (ndarray ->
+// matrixmultiply sgemm with FMA, k blocks of 256) does; the CPU's AVX2/AVX-512 kernels sum 8 or
+// 16 strided lanes instead, which moves a logit by an ulp or so: labels can only differ where two
+// classes are within rounding of each other (near-ties).
 
 // `ClassifyParams`, TILE_ITEMS, TILE_ROWS, TILE_K, REG_ITEMS, REG_ROWS, REG_GROUP and PER_WORD come
 // from the prelude generated from src/backend/gpu/layout.rs.
@@ -28,14 +35,14 @@ const TILE_WORDS: u32 = TILE_K / PER_WORD;
 const STEPS_PER_BLOCK: u32 = KBLOCK / TILE_K;
 // Words per KBLOCK.
 const WORDS_PER_BLOCK: u32 = KBLOCK / PER_WORD;
-// Item loads per invocation of `logits_f` and step: 16 item groups x TILE_WORDS words, over 64.
+// Item loads per invocation of `logits` and step: 16 item groups x TILE_WORDS words, over 64.
 const ITEM_TASKS: u32 = 16u * TILE_WORDS / 64u;
 
 @group(0) @binding(0) var<uniform> params: ClassifyParams;
 @group(0) @binding(1) var<storage, read> items: array<u32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> logits_out: array<f32>;
-// The weights for `logits_f_regs`, by chunks of REG_ROWS rows: weight_t[(c * feats + k) * 3 + g]
+// The weights for `logits_regs`, by chunks of REG_ROWS rows: weight_t[(c * feats + k) * 3 + g]
 // holds rows c * REG_ROWS + 4g .. 4g + 3 (g = 2: two rows, then zeros) of feature k, with feats
 // = words * PER_WORD (features padded with zero weights to whole words, rows to whole chunks).
 @group(0) @binding(7) var<storage, read> weight_t: array<vec4<f32>>;
@@ -67,13 +74,16 @@ fn values(p: vec4<u32>, b: u32) -> vec4<f32> {
     if (PER_WORD == 1u) {
         return bitcast<vec4<f32>>(p);
     }
+    if (PER_WORD == 4u) {
+        return vec4<f32>((p >> vec4<u32>(8u * b)) & vec4<u32>(0xffu));
+    }
     return halves_to_f32((p >> vec4<u32>(16u * b)) & vec4<u32>(0xffffu));
 }
 
 // 64 invocations; invocation (gx, gy) computes items 4gx .. 4gx + 3 x rows 4gy .. 4gy + 3 of the
 // 64 x 16 output tile.
 @compute @workgroup_size(TILE_ITEMS / 4u, TILE_ROWS / 4u, 1)
-fn logits_f(
+fn logits(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
@@ -150,17 +160,18 @@ fn logits_f(
 
         // Fold the block sum into the total at every KBLOCK boundary and at the end.
         if ((s + 1u) % STEPS_PER_BLOCK == 0u || s + 1u == steps) {
+            let scale = vec4<f32>(params.scale);
             if (first_block) {
-                tot0 = acc0;
-                tot1 = acc1;
-                tot2 = acc2;
-                tot3 = acc3;
+                tot0 = acc0 * scale;
+                tot1 = acc1 * scale;
+                tot2 = acc2 * scale;
+                tot3 = acc3 * scale;
                 first_block = false;
             } else {
-                tot0 = tot0 + acc0;
-                tot1 = tot1 + acc1;
-                tot2 = tot2 + acc2;
-                tot3 = tot3 + acc3;
+                tot0 = fma(scale, acc0, tot0);
+                tot1 = fma(scale, acc1, tot1);
+                tot2 = fma(scale, acc2, tot2);
+                tot3 = fma(scale, acc3, tot3);
             }
             acc0 = vec4<f32>(0.0);
             acc1 = vec4<f32>(0.0);
@@ -196,7 +207,7 @@ struct Rows {
     hi: vec2<f32>,
 }
 
-// The logits of the REG_ITEMS = 8 items of one `logits_f_regs` invocation.
+// The logits of the REG_ITEMS = 8 items of one `logits_regs` invocation.
 struct RegBlock {
     a0: Rows,
     a1: Rows,
@@ -213,7 +224,7 @@ const ZERO_BLOCK = RegBlock(
     ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS, ZERO_ROWS,
 );
 
-// acc + x * w, row by row (one fused multiply-add per logit, as in `logits_f`).
+// acc + x * w, row by row (one fused multiply-add per logit, as in `logits`).
 fn fma_rows(x: f32, w: Rows, acc: Rows) -> Rows {
     return Rows(
         fma(vec4<f32>(x), w.lo, acc.lo),
@@ -239,24 +250,29 @@ fn reg_feature(at: u32, xl: vec4<f32>, xh: vec4<f32>, acc: RegBlock) -> RegBlock
     );
 }
 
-// The KBLOCK fold of `logits_f`: total = block for the first block, then total + block.
-fn fold_rows(first: bool, acc: Rows, tot: Rows) -> Rows {
+// The KBLOCK fold of `logits`: total = block * s for the first block, then
+// total = fma(s, block, total).
+fn fold_rows(first: bool, acc: Rows, tot: Rows, s: f32) -> Rows {
     if (first) {
-        return acc;
+        return Rows(acc.lo * s, acc.mid * s, acc.hi * s);
     }
-    return Rows(tot.lo + acc.lo, tot.mid + acc.mid, tot.hi + acc.hi);
+    return Rows(
+        fma(vec4<f32>(s), acc.lo, tot.lo),
+        fma(vec4<f32>(s), acc.mid, tot.mid),
+        fma(vec2<f32>(s), acc.hi, tot.hi),
+    );
 }
 
-fn fold_block(first: bool, a: RegBlock, t: RegBlock) -> RegBlock {
+fn fold_block(first: bool, a: RegBlock, t: RegBlock, s: f32) -> RegBlock {
     return RegBlock(
-        fold_rows(first, a.a0, t.a0),
-        fold_rows(first, a.a1, t.a1),
-        fold_rows(first, a.a2, t.a2),
-        fold_rows(first, a.a3, t.a3),
-        fold_rows(first, a.a4, t.a4),
-        fold_rows(first, a.a5, t.a5),
-        fold_rows(first, a.a6, t.a6),
-        fold_rows(first, a.a7, t.a7),
+        fold_rows(first, a.a0, t.a0, s),
+        fold_rows(first, a.a1, t.a1, s),
+        fold_rows(first, a.a2, t.a2, s),
+        fold_rows(first, a.a3, t.a3, s),
+        fold_rows(first, a.a4, t.a4, s),
+        fold_rows(first, a.a5, t.a5, s),
+        fold_rows(first, a.a6, t.a6, s),
+        fold_rows(first, a.a7, t.a7, s),
     );
 }
 
@@ -277,9 +293,9 @@ fn store_rows(i: u32, row0: u32, t: Rows) {
 }
 
 // Invocation g of workgroup (x, c): items 8 * g .. 8 * g + 7 (global g) x rows
-// 10c .. 10c + 9. Same sums in the same order as `logits_f`, so the same bits.
+// 10c .. 10c + 9. Same sums in the same order as `logits`, so the same bits.
 @compute @workgroup_size(REG_GROUP, 1, 1)
-fn logits_f_regs(
+fn logits_regs(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
@@ -307,7 +323,7 @@ fn logits_f_regs(
             acc = reg_feature(at + 3u * b, values(lo, b), values(hi, b), acc);
         }
         if ((w + 1u) % WORDS_PER_BLOCK == 0u || w + 1u == words) {
-            tot = fold_block(first, acc, tot);
+            tot = fold_block(first, acc, tot, params.scale);
             acc = ZERO_BLOCK;
             first = false;
         }
