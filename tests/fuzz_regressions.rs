@@ -57,7 +57,7 @@ fn gz_idx_claiming_huge_images_fails_as_truncated_without_allocating_them() {
 #[test]
 fn manifest_claiming_a_huge_split_is_refused_at_once() {
     const PART: &[u8] = b"task,worker,label,confidence\n0,w0,3,0.9\n";
-    const MANIFEST: &str = r#"{"format":"microtask-shard/1","job":{"version":"0.1.0","model_sha256":"a6cb73b99dc35d9c9847596e4a15f3c0e56ca4db996ce335361c5040c4f439b5","data":"synth:10:7","items":10,"chunk_items":65536},"shard":{"index":0,"count":1000000000000000},"start":0,"end":10,"rows":10,"bytes":40,"sha256":"7d83a1372ee708f04602748c07c5aa4a98b1360bca7bcab78166228061ee94a2","counts":{"items":10,"labelled":10,"worker_correct":[1],"majority_correct":1}}"#;
+    const MANIFEST: &str = r#"{"format":"microtask-shard/1","job":{"version":"0.1.0","model_sha256":"a6cb73b99dc35d9c9847596e4a15f3c0e56ca4db996ce335361c5040c4f439b5","model_name":"m","resize":false,"data":"synth:10:7","items":10,"chunk_items":65536},"shard":{"index":0,"count":1000000000000000},"start":0,"end":10,"rows":10,"bytes":40,"sha256":"7d83a1372ee708f04602748c07c5aa4a98b1360bca7bcab78166228061ee94a2","counts":{"items":10,"labelled":10,"worker_correct":[1],"majority_correct":1}}"#;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("part-0-of-1.csv"), PART).unwrap();
     std::fs::write(dir.path().join("part-0-of-1.json"), MANIFEST).unwrap();
