@@ -70,3 +70,26 @@ fn manifest_claiming_a_huge_split_is_refused_at_once() {
     assert!(e.contains("and 999999999999979 more"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// images: a 44-byte PNG whose header claims 8194 x 1052688 pixels (first byte 0: `.png`,
+/// grayscale, no required size; the fuzz build's PNG decoder skips CRCs, so the header's CRC is
+/// made right here). The folder's item size comes from the first image's header,
+/// and 8.6 GB of pixels were allocated before any image was decoded (out of memory). An item
+/// above the image decoder's own limit (512 MiB) is now refused before anything is allocated.
+#[test]
+fn png_header_claiming_a_huge_image_is_refused_before_allocating() {
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x20, 0x02, 0x00, 0x10, 0x10, 0x10, 0x10, 0x00, 0x00, 0x00, 0x00, 0xd4,
+        0xaa, 0x0f, 0x19, 0x00, 0x00, 0x00, 0x0e, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x82,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("3")).unwrap();
+    std::fs::write(dir.path().join("3/a.png"), PNG).unwrap();
+    let opts = data::images::ImageOptions::default();
+    let e = data::images::load_dir(dir.path(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a.png") && e.contains("8194x1052688"), "{e}");
+    assert!(e.contains("512 MiB"), "{e}");
+}

@@ -24,6 +24,10 @@ pub const RESIZE_FILTER_NAME: &str = "triangle (bilinear) filter";
 /// Folders below this depth are not searched (a guard against symbolic-link loops).
 const MAX_DEPTH: usize = 64;
 
+/// The most bytes one decoded item may take: the image crate's default decoding limit, so a
+/// header claiming a huge image is refused before its pixels are allocated.
+const MAX_IMAGE_BYTES: usize = 512 << 20;
+
 /// Which top-level folder names are classes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Classes {
@@ -273,7 +277,27 @@ pub fn load_dir(root: &Path, opts: &ImageOptions) -> Result<Dataset> {
     if d == 0 {
         return Err(Error::format(&paths[0], "image has no pixels"));
     }
-    let mut pixels = vec![0u8; paths.len() * d];
+    if d > MAX_IMAGE_BYTES {
+        return Err(Error::format(
+            &paths[0],
+            format!(
+                "image is {}x{} (width x height): {d} bytes an item, above the {} MiB an image may \
+                 take; --resize to the model's size",
+                size.1,
+                size.0,
+                MAX_IMAGE_BYTES >> 20
+            ),
+        ));
+    }
+    let total = paths.len().checked_mul(d).unwrap_or(usize::MAX);
+    let mut pixels = Vec::new();
+    pixels.try_reserve_exact(total).map_err(|_| {
+        Error::format(
+            root,
+            format!("{} images of {d} bytes do not fit in memory", paths.len()),
+        )
+    })?;
+    pixels.resize(total, 0);
     // Decode in parallel; the first error in item order wins so the message is deterministic.
     let errors: Vec<Option<Error>> = pixels
         .par_chunks_mut(d)
