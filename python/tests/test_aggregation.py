@@ -184,9 +184,46 @@ def test_weighted_majority_vote_with_given_skills():
     ids=["wrong-columns", "nan-label", "none-task", "empty-frame", "not-a-frame"],
 )
 def test_bad_input_names_the_problem(bad, error, words):
-    for cls in (ours.MajorityVote, ours.Wawa, ours.DawidSkene):
+    for cls in _every_class():
         with pytest.raises(error, match=words):
             cls().fit(bad)
+
+
+def _every_class():
+    """Every aggregation class whose engine method this build has."""
+    have = set(ours.available_methods())
+    classes = [getattr(ours, name) for name in ours.__all__ if isinstance(getattr(ours, name), type)]
+    return [c for c in classes if c is not ours.DawidSkene and c._method in have] + [ours.DawidSkene]
+
+
+@pytest.mark.parametrize(
+    "data,labels",
+    [
+        (pd.DataFrame({"task": [7], "worker": ["a"], "label": ["x"]}), {7: "x"}),
+        (pd.DataFrame({"task": [1, 1, 2, 3], "worker": ["a", "b", "a", "b"], "label": ["x"] * 4}),
+         {1: "x", 2: "x", 3: "x"}),
+        # Worker c answers once; two classes.
+        (pd.DataFrame({"task": [1, 1, 2, 2, 3], "worker": ["a", "b", "a", "b", "c"],
+                       "label": ["x", "y", "y", "y", "x"]}), None),
+    ],
+    ids=["one-answer", "one-class", "worker-with-one-answer"],
+)
+def test_degenerate_input_gives_a_clear_result(data, labels):
+    """Every class gives a label per task and finite attributes (no KeyError, no NaN); with one
+    class, every task is that class."""
+    for cls in _every_class():
+        m = cls().fit(data)
+        name = cls.__name__
+        assert m.labels_.index.equals(pd.Index(sorted(data.task.unique()), name="task")), name
+        if labels is not None:
+            assert m.labels_.to_dict() == labels, name
+        assert m.labels_.isin(data.label).all(), name
+        np.testing.assert_allclose(m.probas_.sum(axis=1), 1.0, atol=1e-9, err_msg=name)
+        for attr, value in vars(m).items():
+            if not attr.endswith("_") or attr == "labels_" or value is None or isinstance(value, str):
+                continue
+            values = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=float)
+            assert np.isfinite(values).all(), f"{name}.{attr} is not finite: {value}"
 
 
 def test_bad_settings_name_the_problem():
