@@ -234,3 +234,26 @@ def test_bad_settings_name_the_problem():
         ours.DawidSkene(smoothing=0.0).fit(df)
     with pytest.raises(ValueError, match="tol"):
         ours.DawidSkene(tol=float("nan")).fit(df)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, 1, 2, 1, 0], dtype=np.int64),  # dense from 0: the values are the codes
+        np.array([12, 10, 11, 10], dtype=np.int32),  # dense from 10
+        np.array([-5, 7, 7, 100, -5], dtype=np.int64),  # gaps and negatives
+        np.array([200, 3, 255], dtype=np.uint8),
+        np.array([2**40, 5, 2**40], dtype=np.uint64),  # sparse: pandas' hash table
+        np.array([9], dtype=np.int16),
+    ],
+    ids=["dense-0", "dense-10", "gaps", "uint8", "sparse", "one"],
+)
+def test_integer_columns_factorize_as_pandas(values):
+    """The integer fast path gives pandas' sorted factorization, dtypes included."""
+    from microtask._frame import _factorize
+
+    codes, uniques = _factorize(pd.Series(values))
+    want_codes, want_uniques = pd.factorize(pd.Series(values), sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == np.int64
+    pd.testing.assert_index_equal(pd.Index(uniques), pd.Index(want_uniques))
