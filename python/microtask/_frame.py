@@ -172,13 +172,12 @@ class Frame:
         np.lib.format.write_array(buf, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
         return dict(model_probs=buf.getvalue(), task_names=task_names, class_names=class_names)
 
-    # crowd-kit's pandas objects
+    # crowd-kit's pandas objects. The arrays are the engine's, new for each fit: wrapped, not
+    # copied (pandas 3 copies an array by default; 1M tasks x 10 classes: 0.19 s).
 
     def labels(self, codes: np.ndarray) -> pd.Series:
         """``labels_``: the class per task, named ``agg_label``, indexed by ``task``."""
-        return pd.Series(self.classes.take(codes), index=self.tasks, name="agg_label").rename_axis(
-            "task"
-        )
+        return pd.Series(self.classes.take(codes), index=self.tasks, name="agg_label", copy=False)
 
     def probas(self, posteriors: np.ndarray, columns_name="label") -> pd.DataFrame:
         """``probas_``: tasks x classes, indexed by ``task``."""
@@ -186,16 +185,17 @@ class Frame:
             posteriors,
             index=self.tasks,
             columns=self.classes.rename(columns_name),
+            copy=False,
         )
 
     def by_worker(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.workers, name=name)
+        return pd.Series(values, index=self.workers, name=name, copy=False)
 
     def by_task(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.tasks, name=name)
+        return pd.Series(values, index=self.tasks, name=name, copy=False)
 
     def by_class(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.classes, name=name)
+        return pd.Series(values, index=self.classes, name=name, copy=False)
 
     def agreement(self, label_codes: np.ndarray) -> pd.Series:
         """Per worker, the share of its answers equal to ``label_codes`` of their tasks
@@ -215,4 +215,4 @@ class Frame:
         index = pd.MultiIndex.from_arrays(
             [self.workers.take(w), self.classes.take(l)], names=["worker", "label"]
         )
-        return pd.DataFrame(errors[w, l, :], index=index, columns=self.classes.rename(None))
+        return pd.DataFrame(errors[w, l, :], index=index, columns=self.classes.rename(None), copy=False)
