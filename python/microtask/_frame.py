@@ -16,10 +16,36 @@ COLUMNS = ("task", "worker", "label")
 
 def _factorize(col: pd.Series):
     """Codes and uniques, the uniques sorted when they can be (crowd-kit's groupby order)."""
+    fast = _factorize_ints(col)
+    if fast is not None:
+        return fast
     try:
         return pd.factorize(col, sort=True)
     except TypeError:  # mixed types that do not compare: first-appearance order
         return pd.factorize(col, sort=False)
+
+
+def _factorize_ints(col: pd.Series):
+    """``pd.factorize(col, sort=True)`` for a NumPy integer column whose values span a range no
+    longer than a few times the column: a presence table over that range instead of a hash
+    table and a sort (1M tasks x 5 answers: 0.13 s -> 0.04 s for the three columns). ``None``
+    for any other column."""
+    if not (isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu") or len(col) == 0:
+        return None
+    v = col.to_numpy()
+    lo, hi = int(v.min()), int(v.max())
+    span = hi - lo + 1
+    if span > max(4 * len(v), 1 << 16) or hi >= 1 << 63:
+        return None  # sparse ids: the hash table is smaller
+    shifted = v.astype(np.int64, copy=False)
+    if lo:
+        shifted = shifted - lo
+    present = np.zeros(span, dtype=bool)
+    present[shifted] = True
+    uniques = (np.flatnonzero(present) + lo).astype(v.dtype)
+    if len(uniques) == span:  # dense ids: the shifted values are the codes
+        return shifted, pd.Index(uniques)
+    return (np.cumsum(present, dtype=np.int64) - 1)[shifted], pd.Index(uniques)
 
 
 class Frame:
@@ -146,13 +172,12 @@ class Frame:
         np.lib.format.write_array(buf, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
         return dict(model_probs=buf.getvalue(), task_names=task_names, class_names=class_names)
 
-    # crowd-kit's pandas objects
+    # crowd-kit's pandas objects. The arrays are the engine's, new for each fit: wrapped, not
+    # copied (pandas 3 copies an array by default; 1M tasks x 10 classes: 0.19 s).
 
     def labels(self, codes: np.ndarray) -> pd.Series:
         """``labels_``: the class per task, named ``agg_label``, indexed by ``task``."""
-        return pd.Series(self.classes.take(codes), index=self.tasks, name="agg_label").rename_axis(
-            "task"
-        )
+        return pd.Series(self.classes.take(codes), index=self.tasks, name="agg_label", copy=False)
 
     def probas(self, posteriors: np.ndarray, columns_name="label") -> pd.DataFrame:
         """``probas_``: tasks x classes, indexed by ``task``."""
@@ -160,16 +185,17 @@ class Frame:
             posteriors,
             index=self.tasks,
             columns=self.classes.rename(columns_name),
+            copy=False,
         )
 
     def by_worker(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.workers, name=name)
+        return pd.Series(values, index=self.workers, name=name, copy=False)
 
     def by_task(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.tasks, name=name)
+        return pd.Series(values, index=self.tasks, name=name, copy=False)
 
     def by_class(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(values, index=self.classes, name=name)
+        return pd.Series(values, index=self.classes, name=name, copy=False)
 
     def agreement(self, label_codes: np.ndarray) -> pd.Series:
         """Per worker, the share of its answers equal to ``label_codes`` of their tasks
@@ -189,4 +215,4 @@ class Frame:
         index = pd.MultiIndex.from_arrays(
             [self.workers.take(w), self.classes.take(l)], names=["worker", "label"]
         )
-        return pd.DataFrame(errors[w, l, :], index=index, columns=self.classes.rename(None))
+        return pd.DataFrame(errors[w, l, :], index=index, columns=self.classes.rename(None), copy=False)

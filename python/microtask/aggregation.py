@@ -83,6 +83,12 @@ class _Aggregator:
     def _attributes(self, frame: Frame, result: dict) -> None:
         """Sets the method's fitted attributes beyond labels_ and probas_."""
 
+    def _one_class(self, frame: Frame, result: dict) -> None:
+        """The attributes when every answer is one class: the engine estimates nothing then (every
+        task gets that class with probability 1), so each is what crowd-kit reports there: its
+        start, or the value every answer agreeing gives."""
+        self._attributes(frame, result)
+
     # shared
 
     def _fit(self, data: pd.DataFrame):
@@ -98,7 +104,10 @@ class _Aggregator:
     def _set(self, frame: Frame, result: dict):
         self.labels_ = frame.labels(result["labels"])
         self.probas_ = frame.probas(result["posteriors"], self._probas_columns_name)
-        self._attributes(frame, result)
+        if len(frame.classes) == 1:
+            self._one_class(frame, result)
+        else:
+            self._attributes(frame, result)
         self._frame, self._result = frame, result
         return self
 
@@ -254,6 +263,10 @@ class DawidSkene(_Aggregator):
         self.loss_history_ = _history(result)
         self.n_iter_ = result["iterations"]
 
+    def _one_class(self, frame, result):
+        w = len(frame.workers)
+        self._attributes(frame, {**result, "priors": np.ones(1), "errors": np.ones((w, 1, 1))})
+
     def fit(self, data: pd.DataFrame, true_labels: Optional[pd.Series] = None) -> "DawidSkene":
         if true_labels is None:
             return self._fit(data)
@@ -309,6 +322,10 @@ class OneCoinDawidSkene(_Aggregator):
         self.errors_ = frame.errors(errors)
         self.loss_history_ = _history(result)
 
+    def _one_class(self, frame, result):
+        w = len(frame.workers)
+        self._attributes(frame, {**result, "priors": np.ones(1), "skills": np.ones(w)})
+
 
 class GLAD(_Aggregator):
     """GLAD: worker skill ``alphas_`` and task difficulty ``betas_`` (crowd-kit's ``GLAD``)."""
@@ -336,6 +353,11 @@ class GLAD(_Aggregator):
         c = len(frame.classes)
         self.priors_ = pd.Series(np.full(c, 1.0 / c), index=frame.classes.rename(None))
         self.loss_history_ = _history(result)
+
+    def _one_class(self, frame, result):
+        # crowd-kit's start, where its EM stays: every skill and difficulty 1.
+        ones = {"alphas": np.ones(len(frame.workers)), "betas": np.ones(len(frame.tasks))}
+        self._attributes(frame, {**result, **ones})
 
 
 class MACE(_Aggregator):
@@ -366,6 +388,14 @@ class MACE(_Aggregator):
         self.spamming_ = result["spamming"]
         self.thetas_ = result["thetas"]
 
+    def _one_class(self, frame, result):
+        # Nothing to learn: (spamming, knowing) at the mean of their Beta(alpha, beta) prior; a
+        # spammer's only answer is the one class.
+        w = len(frame.workers)
+        prior = np.array([self.alpha, self.beta], dtype=np.float64) / (self.alpha + self.beta)
+        self.spamming_ = np.tile(prior, (w, 1))
+        self.thetas_ = np.ones((w, 1))
+
 
 class ZeroBasedSkill(_Aggregator):
     """Weighted majority vote with skills learned by gradient steps (crowd-kit's
@@ -385,6 +415,10 @@ class ZeroBasedSkill(_Aggregator):
 
     def _attributes(self, frame, result):
         self.skills_ = frame.by_worker(result["skills"], "skill")
+
+    def _one_class(self, frame, result):
+        # Every answer agrees with the majority: the accuracy the skills move toward, 1.
+        self.skills_ = frame.agreement(result["labels"])
 
 
 class KOS(_Aggregator):

@@ -184,9 +184,46 @@ def test_weighted_majority_vote_with_given_skills():
     ids=["wrong-columns", "nan-label", "none-task", "empty-frame", "not-a-frame"],
 )
 def test_bad_input_names_the_problem(bad, error, words):
-    for cls in (ours.MajorityVote, ours.Wawa, ours.DawidSkene):
+    for cls in _every_class():
         with pytest.raises(error, match=words):
             cls().fit(bad)
+
+
+def _every_class():
+    """Every aggregation class whose engine method this build has."""
+    have = set(ours.available_methods())
+    classes = [getattr(ours, name) for name in ours.__all__ if isinstance(getattr(ours, name), type)]
+    return [c for c in classes if c is not ours.DawidSkene and c._method in have] + [ours.DawidSkene]
+
+
+@pytest.mark.parametrize(
+    "data,labels",
+    [
+        (pd.DataFrame({"task": [7], "worker": ["a"], "label": ["x"]}), {7: "x"}),
+        (pd.DataFrame({"task": [1, 1, 2, 3], "worker": ["a", "b", "a", "b"], "label": ["x"] * 4}),
+         {1: "x", 2: "x", 3: "x"}),
+        # Worker c answers once; two classes.
+        (pd.DataFrame({"task": [1, 1, 2, 2, 3], "worker": ["a", "b", "a", "b", "c"],
+                       "label": ["x", "y", "y", "y", "x"]}), None),
+    ],
+    ids=["one-answer", "one-class", "worker-with-one-answer"],
+)
+def test_degenerate_input_gives_a_clear_result(data, labels):
+    """Every class gives a label per task and finite attributes (no KeyError, no NaN); with one
+    class, every task is that class."""
+    for cls in _every_class():
+        m = cls().fit(data)
+        name = cls.__name__
+        assert m.labels_.index.equals(pd.Index(sorted(data.task.unique()), name="task")), name
+        if labels is not None:
+            assert m.labels_.to_dict() == labels, name
+        assert m.labels_.isin(data.label).all(), name
+        np.testing.assert_allclose(m.probas_.sum(axis=1), 1.0, atol=1e-9, err_msg=name)
+        for attr, value in vars(m).items():
+            if not attr.endswith("_") or attr == "labels_" or value is None or isinstance(value, str):
+                continue
+            values = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=float)
+            assert np.isfinite(values).all(), f"{name}.{attr} is not finite: {value}"
 
 
 def test_bad_settings_name_the_problem():
@@ -197,3 +234,26 @@ def test_bad_settings_name_the_problem():
         ours.DawidSkene(smoothing=0.0).fit(df)
     with pytest.raises(ValueError, match="tol"):
         ours.DawidSkene(tol=float("nan")).fit(df)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, 1, 2, 1, 0], dtype=np.int64),  # dense from 0: the values are the codes
+        np.array([12, 10, 11, 10], dtype=np.int32),  # dense from 10
+        np.array([-5, 7, 7, 100, -5], dtype=np.int64),  # gaps and negatives
+        np.array([200, 3, 255], dtype=np.uint8),
+        np.array([2**40, 5, 2**40], dtype=np.uint64),  # sparse: pandas' hash table
+        np.array([9], dtype=np.int16),
+    ],
+    ids=["dense-0", "dense-10", "gaps", "uint8", "sparse", "one"],
+)
+def test_integer_columns_factorize_as_pandas(values):
+    """The integer fast path gives pandas' sorted factorization, dtypes included."""
+    from microtask._frame import _factorize
+
+    codes, uniques = _factorize(pd.Series(values))
+    want_codes, want_uniques = pd.factorize(pd.Series(values), sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == np.int64
+    pd.testing.assert_index_equal(pd.Index(uniques), pd.Index(want_uniques))

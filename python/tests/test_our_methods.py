@@ -79,6 +79,21 @@ def test_default_is_what_tally_gives(crowd_dir, cli, name, tmp_path):
         bcc = ours.BayesianCombination().fit(votes)
         pd.testing.assert_series_equal(bcc.labels_, labels)
         np.testing.assert_allclose(bcc.skills_, d.skills_, atol=1e-6)
+    if "bayes" in ours.available_methods():
+        # BayesianCombination's defaults (n_iter, tol) are the CLI's: `tally --method bayes`
+        # gives the same labels and, to its float32 output, the same posteriors (a tol of 1e-6
+        # instead of the CLI's 1e-4 moves them by up to 2e-4 on these sets).
+        posteriors = tmp_path / "posteriors.csv"
+        bayes = _tally(cli, crowd_dir / name / "votes.csv", tmp_path / "bayes.csv", "--method", "bayes",
+                       "--posteriors-out", posteriors)
+        mine = ours.BayesianCombination().fit(votes)
+        differ = int((bayes.reindex(mine.labels_.index) != mine.labels_).sum())
+        assert differ == 0, f"{differ} of {len(mine.labels_)} BayesianCombination labels differ from tally's"
+        theirs = pd.read_csv(posteriors).set_index("task")
+        # tally's header holds the class names as text.
+        theirs = theirs.rename(columns={str(c): c for c in mine.probas_.columns})[list(mine.probas_.columns)]
+        gap = (mine.probas_ - theirs.reindex(mine.probas_.index)).abs().to_numpy().max()
+        assert gap < 1e-6, f"BayesianCombination's posteriors are {gap:.2g} from tally --method bayes's"
 
 
 def _mnist_job(mnist_test, seed=7):
