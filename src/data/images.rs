@@ -289,7 +289,7 @@ pub fn load_dir(root: &Path, opts: &ImageOptions) -> Result<Dataset> {
             ),
         ));
     }
-    let total = paths.len().checked_mul(d).unwrap_or(usize::MAX);
+    let total = paths.len().saturating_mul(d);
     let mut pixels = Vec::new();
     pixels.try_reserve_exact(total).map_err(|_| {
         Error::format(
