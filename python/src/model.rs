@@ -175,6 +175,7 @@ impl Model {
         let values = rows.values();
         let e = self.ensemble.clone();
         let p = engine::run(py, move || {
+            check_finite(&e, values.items())?;
             let (mut votes, mut probs) = (Predictions::default(), Vec::new());
             probs::classify_with_probs(&e, values.items(), &mut votes, &mut probs)?;
             Ok(probs)
@@ -185,9 +186,31 @@ impl Model {
 }
 
 fn classify(e: &Ensemble, b: &dyn Backend, items: Items<'_>) -> microtask::Result<Predictions> {
+    check_finite(e, items)?;
     let mut p = Predictions::with_capacity(items.len() / e.features().max(1), e.workers);
     b.classify_items(e, items, &mut p)?;
     Ok(p)
+}
+
+/// Refuses a NaN or infinite feature (the CLI refuses it in a `.npy` file the same way): it
+/// would be classified as if it were data.
+fn check_finite(e: &Ensemble, items: Items<'_>) -> microtask::Result<()> {
+    let dtype = match items {
+        Items::U8(_) => return Ok(()),
+        Items::F16(_) => npy::Dtype::F16,
+        Items::F32(_) => npy::Dtype::F32,
+    };
+    match npy::first_non_finite_par(dtype, items.bytes()) {
+        None => Ok(()),
+        Some(k) => {
+            let d = e.features().max(1);
+            Err(microtask::Error::Invalid(format!(
+                "x row {}, column {}: a NaN or infinite feature",
+                k / d,
+                k % d
+            )))
+        }
+    }
 }
 
 /// Trains an ensemble as `microtask train` does: worker r on shard r of the data, minibatch

@@ -99,3 +99,19 @@ def test_the_wrong_kind_is_refused(model, tmp_path):
         model.predict(np.zeros((2, D, 1), np.float32))
     with pytest.raises(TypeError, match="float64"):
         microtask.train(np.zeros((10, D)), np.zeros(10, np.int64), workers=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_nan_and_infinite_features_are_refused(model, dtype):
+    x, y = _data(300, 3)
+    x = x.astype(dtype)
+    x[217, 5] = np.nan
+    for predict in (model.predict, model.predict_votes, model.predict_proba):
+        with pytest.raises(ValueError, match="row 217, column 5: a NaN or infinite feature"):
+            predict(x)
+    x[217, 5] = 0
+    x[3, 0] = -np.inf
+    with pytest.raises(ValueError, match="row 3, column 0: a NaN or infinite feature"):
+        model.predict(x)
+    with pytest.raises(ValueError, match="row 3, column 0: a NaN or infinite feature"):
+        microtask.train(x, y, workers=1, epochs=1)

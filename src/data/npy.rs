@@ -240,6 +240,17 @@ pub fn check_finite(
     }
 }
 
+/// [`first_non_finite`] on every thread of the rayon pool (for a whole matrix in memory).
+pub fn first_non_finite_par(dtype: Dtype, bytes: &[u8]) -> Option<usize> {
+    use rayon::prelude::*;
+    // Whole values per piece, so a piece's index times its values is where it starts.
+    let piece = (1 << 20) * dtype.size();
+    bytes
+        .par_chunks(piece)
+        .enumerate()
+        .find_map_first(|(i, c)| Some(i * (1 << 20) + first_non_finite(dtype, c)?))
+}
+
 /// The index of the first NaN or infinite value in `bytes` (little-endian values of `dtype`).
 /// Blocks are scanned without early exit (so the compiler vectorises them) and only a block
 /// that holds a bad value is searched: the pass costs about one read of the data.

@@ -231,3 +231,34 @@ fn integer_labels_of_any_width_load_and_out_of_range_ones_are_refused() {
     std::fs::write(&p, &cut).unwrap();
     assert!(err(load_labels(&p)).contains("truncated"));
 }
+
+/// The block scan finds the first bad value wherever it is: at a block or piece boundary, in a
+/// short last block, after an earlier bad value in a later block; the parallel scan agrees.
+#[test]
+fn the_first_non_finite_value_is_found_anywhere() {
+    let n = 3 * (1 << 20) + 1500;
+    for dtype in [Dtype::F32, Dtype::F16] {
+        let bad: Vec<u8> = match dtype {
+            Dtype::F16 => 0xfc00u16.to_le_bytes().to_vec(), // -infinity
+            _ => f32::NAN.to_le_bytes().to_vec(),
+        };
+        let mut bytes = vec![0u8; n * dtype.size()];
+        assert_eq!(first_non_finite(dtype, &bytes), None);
+        assert_eq!(first_non_finite_par(dtype, &bytes), None);
+        for at in [0, 1023, 1024, 1 << 20, (1 << 20) + 5, n - 1] {
+            let mut b = bytes.clone();
+            b[at * dtype.size()..(at + 1) * dtype.size()].copy_from_slice(&bad);
+            // A second bad value later never hides the first.
+            b[(n - 1) * dtype.size()..].copy_from_slice(&bad);
+            assert_eq!(first_non_finite(dtype, &b), Some(at), "{dtype:?} at {at}");
+            assert_eq!(
+                first_non_finite_par(dtype, &b),
+                Some(at),
+                "{dtype:?} at {at}"
+            );
+        }
+        bytes.truncate(0);
+        assert_eq!(first_non_finite(dtype, &bytes), None);
+    }
+    assert_eq!(first_non_finite(Dtype::U8, &[255; 10]), None);
+}
