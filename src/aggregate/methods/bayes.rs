@@ -351,7 +351,10 @@ fn fit_strength(counts: &[f64], mean: &[f64], c: usize, k: usize) -> f64 {
     for _ in 0..50 {
         // The digammas that do not depend on the row, once per round.
         let dg_s = digamma(s);
-        dg_sm.iter_mut().zip(mean).for_each(|(d, m)| *d = digamma(s * m));
+        dg_sm
+            .iter_mut()
+            .zip(mean)
+            .for_each(|(d, m)| *d = digamma(s * m));
         let (mut num, mut den) = (0.0, 0.0);
         for (r, &n) in rows.iter().zip(&sums) {
             den += digamma(n + s) - dg_s;
