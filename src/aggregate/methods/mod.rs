@@ -247,23 +247,9 @@ pub(crate) fn softmax_in_place(row: &mut [f64]) -> f64 {
         row.iter_mut().for_each(|p| *p = u);
         return f64::NEG_INFINITY;
     }
-    // Rows often repeat one value (every class no answer named): the two most recent distinct
-    // inputs keep their `exp`, which is the same number computed again. The start key 1.0 is
-    // never an input: every `d` is at most 0 (or NaN).
-    let mut cache = [(1.0f64, 0.0); 2];
     let mut s = 0.0;
     for p in row.iter_mut() {
-        let d = *p - m;
-        *p = if d.to_bits() == cache[0].0.to_bits() {
-            cache[0].1
-        } else if d.to_bits() == cache[1].0.to_bits() {
-            cache.swap(0, 1);
-            cache[0].1
-        } else {
-            cache[1] = cache[0];
-            cache[0] = (d, d.exp());
-            cache[0].1
-        };
+        *p = (*p - m).exp();
         s += *p;
     }
     row.iter_mut().for_each(|p| *p /= s);
