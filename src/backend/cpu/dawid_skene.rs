@@ -369,6 +369,10 @@ fn fused_k<const K: usize, const P: usize>(
 /// on every choice (Rust never fuses a multiply and an add), so the results are bit-identical;
 /// wider registers only run the lanes of a task's softmax and its count rows together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "the wide variants exist on x86-64 only")
+)]
 enum Wide {
     Avx512,
     Avx2,
