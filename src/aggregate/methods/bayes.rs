@@ -267,6 +267,7 @@ fn posterior_params(
     let strength: Vec<f64> = match strength {
         Some(s) => vec![s; k],
         None => (0..k)
+            .into_par_iter()
             .map(|c| fit_strength(&counts, &prior_mean[c * k..c * k + k], c, k))
             .collect(),
     };
@@ -344,14 +345,21 @@ fn fit_strength(counts: &[f64], mean: &[f64], c: usize, k: usize) -> f64 {
         .collect();
     let total: f64 = rows.iter().map(|r| r.iter().sum::<f64>()).sum();
     let hi = total.max(1.0);
+    let sums: Vec<f64> = rows.iter().map(|r| r.iter().sum()).collect();
     let mut s = k as f64;
+    let mut dg_sm = vec![0.0; k];
     for _ in 0..50 {
+        // The digammas that do not depend on the row, once per round.
+        let dg_s = digamma(s);
+        dg_sm
+            .iter_mut()
+            .zip(mean)
+            .for_each(|(d, m)| *d = digamma(s * m));
         let (mut num, mut den) = (0.0, 0.0);
-        for r in &rows {
-            let n: f64 = r.iter().sum();
-            den += digamma(n + s) - digamma(s);
-            for (x, m) in r.iter().zip(mean) {
-                num += m * (digamma(x + s * m) - digamma(s * m));
+        for (r, &n) in rows.iter().zip(&sums) {
+            den += digamma(n + s) - dg_s;
+            for ((x, m), d) in r.iter().zip(mean).zip(&dg_sm) {
+                num += m * (digamma(x + s * m) - d);
             }
         }
         if den.is_nan() || num.is_nan() || den <= 0.0 || num < 0.0 {

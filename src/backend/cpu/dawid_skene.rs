@@ -342,68 +342,148 @@ fn fused_k<const K: usize, const P: usize>(
     totals: &mut [f64],
 ) -> f64 {
     let c = a.classes;
-    let n = if K == 0 { c } else { K };
     let tasks = a.tasks();
     let nb = blocks(tasks);
     let per = tasks.div_ceil(nb).max(1);
     let ncounts = counts.len();
     let lp_pad = pad_prior::<P>(log_prior.map(|(lp, _)| lp).unwrap_or(&[]));
+    let wide = Wide::detect();
     let parts: Vec<Acc> = post
         .par_chunks_mut(per * c)
         .enumerate()
         .map(|(b, out)| {
-            let (start, row, clamp) = (a.start, a.row, a.clamp);
-            let mut acc = Acc {
-                counts: vec![0f32; ncounts],
-                totals: vec![0f64; c],
-                ll: 0.0,
+            let blk = Block {
+                a,
+                log_prior,
+                lp_pad: &lp_pad,
+                t0: b * per,
+                ncounts,
             };
-            let mut s = vec![0f32; c];
-            // Class totals: summed in f32 over runs of tasks, then added in f64.
-            let mut tot = vec![0f32; c];
-            let t0 = b * per;
-            for (i, p) in out.chunks_exact_mut(c).enumerate() {
-                let t = t0 + i;
-                let rows = &row[start[t] as usize..start[t + 1] as usize];
-                if let Some((lp, lc)) = log_prior {
-                    acc.ll += e_task::<K, P>(c, &lp_pad, lp, lc, rows, clamp[t], p, &mut s) as f64;
-                }
-                let p = &p[..n];
-                let tot = &mut tot[..n];
-                for k in 0..n {
-                    tot[k] += p[k];
-                }
-                if i % 1024 == 1023 {
-                    flush(tot, &mut acc.totals);
-                }
-                if K > 0 {
-                    if let Ok(p) = <&[f32; K]>::try_from(p) {
-                        for &r in rows {
-                            let base = r as usize * K;
-                            if let Ok(dst) =
-                                <&mut [f32; K]>::try_from(&mut acc.counts[base..base + K])
-                            {
-                                for k in 0..K {
-                                    dst[k] += p[k];
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    for &r in rows {
-                        let base = r as usize * n;
-                        let dst = &mut acc.counts[base..base + n];
-                        for k in 0..n {
-                            dst[k] += p[k];
-                        }
-                    }
-                }
-            }
-            flush(&mut tot, &mut acc.totals);
-            acc
+            blk.run_on::<K, P>(wide, out)
         })
         .collect();
     reduce_acc(parts, counts, totals)
+}
+
+/// The instruction set the fused step is compiled for: the same operations in the same order
+/// on every choice (Rust never fuses a multiply and an add), so the results are bit-identical;
+/// wider registers only run the lanes of a task's softmax and its count rows together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "the wide variants exist on x86-64 only")
+)]
+enum Wide {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+impl Wide {
+    fn detect() -> Wide {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                return Wide::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Wide::Avx2;
+            }
+        }
+        Wide::Baseline
+    }
+}
+
+/// One block of tasks of the fused step.
+struct Block<'a> {
+    a: TaskAnswers<'a>,
+    log_prior: Option<(&'a [f32], &'a [f32])>,
+    lp_pad: &'a [f32],
+    t0: usize,
+    ncounts: usize,
+}
+
+impl Block<'_> {
+    fn run_on<const K: usize, const P: usize>(&self, wide: Wide, out: &mut [f32]) -> Acc {
+        #[cfg(target_arch = "x86_64")]
+        match wide {
+            // SAFETY: `Wide::detect` found these features on this CPU.
+            Wide::Avx512 => return unsafe { self.run_avx512::<K, P>(out) },
+            Wide::Avx2 => return unsafe { self.run_avx2::<K, P>(out) },
+            Wide::Baseline => {}
+        }
+        let _ = wide;
+        self.run::<K, P>(out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    fn run_avx512<const K: usize, const P: usize>(&self, out: &mut [f32]) -> Acc {
+        self.run::<K, P>(out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2<const K: usize, const P: usize>(&self, out: &mut [f32]) -> Acc {
+        self.run::<K, P>(out)
+    }
+
+    /// The E-step of the block's tasks (when a model is given) and their posteriors added into
+    /// the block's own copy of the counts.
+    #[inline(always)]
+    fn run<const K: usize, const P: usize>(&self, out: &mut [f32]) -> Acc {
+        let c = self.a.classes;
+        let n = if K == 0 { c } else { K };
+        let (start, row, clamp) = (self.a.start, self.a.row, self.a.clamp);
+        let mut lp_pad = [PAD_SCORE; P];
+        lp_pad.copy_from_slice(&self.lp_pad[..P]);
+        let mut acc = Acc {
+            counts: vec![0f32; self.ncounts],
+            totals: vec![0f64; c],
+            ll: 0.0,
+        };
+        let mut s = vec![0f32; c];
+        // Class totals: summed in f32 over runs of tasks, then added in f64.
+        let mut tot = vec![0f32; c];
+        for (i, p) in out.chunks_exact_mut(c).enumerate() {
+            let t = self.t0 + i;
+            let rows = &row[start[t] as usize..start[t + 1] as usize];
+            if let Some((lp, lc)) = self.log_prior {
+                acc.ll += e_task::<K, P>(c, &lp_pad, lp, lc, rows, clamp[t], p, &mut s) as f64;
+            }
+            let p = &p[..n];
+            let tot = &mut tot[..n];
+            for k in 0..n {
+                tot[k] += p[k];
+            }
+            if i % 1024 == 1023 {
+                flush(tot, &mut acc.totals);
+            }
+            if K > 0 {
+                if let Ok(p) = <&[f32; K]>::try_from(p) {
+                    for &r in rows {
+                        let base = r as usize * K;
+                        if let Ok(dst) = <&mut [f32; K]>::try_from(&mut acc.counts[base..base + K])
+                        {
+                            for k in 0..K {
+                                dst[k] += p[k];
+                            }
+                        }
+                    }
+                }
+            } else {
+                for &r in rows {
+                    let base = r as usize * n;
+                    let dst = &mut acc.counts[base..base + n];
+                    for k in 0..n {
+                        dst[k] += p[k];
+                    }
+                }
+            }
+        }
+        flush(&mut tot, &mut acc.totals);
+        acc
+    }
 }
 
 /// E-step and the M-step's sums in one pass over tasks: writes posteriors into `post`, the

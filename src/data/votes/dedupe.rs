@@ -1,7 +1,10 @@
 //! One id space for the keys of several chunk-local interners, as if one interner had read
 //! every chunk in order.
 
-use super::interner::Interner;
+use super::interner::{same_key, Interner};
+
+/// The high half of a hash: the tag kept in a table slot.
+const TAG: u64 = 0xffff_ffff_0000_0000;
 use rayon::prelude::*;
 
 /// Global ids for the keys of several interners (chunks in file order): ids in order of first
@@ -31,16 +34,37 @@ pub(super) fn dedupe(locals: &[&Interner]) -> Option<(Vec<Vec<u32>>, Vec<String>
         .into_par_iter()
         .map(|sh| {
             let n: usize = buckets.iter().map(|b| b[sh].len()).sum();
-            let mut seen = Interner::default();
+            // An open-addressing table over the first holders of this shard's keys, sized for
+            // all of them (no growth); keys are compared where the chunks hold them, never
+            // copied. Per slot: `(high 32 bits of the hash) << 32 | (owner index + 1)`.
+            let mask = (n * 2).next_power_of_two().max(16) - 1;
+            let mut slots = vec![0u64; mask + 1];
             let mut owner: Vec<(u32, u32)> = Vec::new();
             let mut out = Vec::with_capacity(n);
             for (li, l) in locals.iter().enumerate() {
                 for &id in &buckets[li][sh] {
-                    let g = seen.intern_hashed(l.key(id as usize), l.hashes[id as usize])?;
-                    if g as usize == owner.len() {
-                        owner.push((li as u32, id));
-                    }
-                    out.push(owner[g as usize]);
+                    let (key, h) = (l.key(id as usize), l.hashes[id as usize]);
+                    let tag = h & TAG;
+                    let mut i = h as usize & mask;
+                    let first = loop {
+                        let s = slots[i];
+                        if s == 0 {
+                            if owner.len() >= u32::MAX as usize - 1 {
+                                return None;
+                            }
+                            owner.push((li as u32, id));
+                            slots[i] = tag | owner.len() as u64;
+                            break (li as u32, id);
+                        }
+                        if s & TAG == tag {
+                            let o = owner[(s as u32 - 1) as usize];
+                            if same_key(locals[o.0 as usize].key(o.1 as usize), key) {
+                                break o;
+                            }
+                        }
+                        i = (i + 1) & mask;
+                    };
+                    out.push(first);
                 }
             }
             Some(out)

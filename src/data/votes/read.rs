@@ -5,11 +5,13 @@ use super::interner::Interner;
 use super::parallel::{read_one, Chunk, TOO_MANY_IDS};
 use super::record::read_file;
 use super::VoteTable;
+use crate::data::mapped::Mapping;
 use crate::data::parquet::is_parquet;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A vote table read from files, with what the reader noticed.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +36,8 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
         if is_parquet(path) {
             chunks.extend(super::parquet::read_one(path)?);
         } else {
-            let buf = read_file(path)?;
-            chunks.extend(read_one(path, &buf)?);
+            let body = Body::open(path)?;
+            chunks.extend(read_one(path, body.bytes())?);
         }
     }
     let too_many = || Error::Invalid(format!("{TOO_MANY_IDS} in {} files", paths.len()));
@@ -100,6 +102,31 @@ pub fn read_votes<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedVotes> {
         duplicates,
         rows: rows as u64,
     })
+}
+
+/// A votes file's bytes: a regular file is memory-mapped (no copy of a file that can be
+/// gigabytes, the pages come straight from the page cache); a pipe or other stream is read.
+enum Body {
+    Mapped(Option<Arc<Mapping>>),
+    Read(Vec<u8>),
+}
+
+impl Body {
+    fn open(path: &Path) -> Result<Body> {
+        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        Ok(if regular {
+            Body::Mapped(Mapping::open(path)?)
+        } else {
+            Body::Read(read_file(path)?)
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Mapped(m) => m.as_deref().map_or(&[], Mapping::bytes),
+            Body::Read(v) => v,
+        }
+    }
 }
 
 /// Orders class names: numerically when all are integers, else by bytes.
