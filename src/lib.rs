@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod job;
 pub mod model;
+pub mod ordered_sum;
 pub mod output;
 pub mod parquet_out;
 pub mod pipeline;

@@ -29,12 +29,19 @@ use std::borrow::Cow;
 /// itself when every answer has a confidence or none has, else a copy in which each missing
 /// confidence (NaN) is the mean of the others.
 pub fn for_ties(votes: &VoteTable) -> Cow<'_, VoteTable> {
-    let (sum, present) = votes
-        .confidence
-        .par_iter()
-        .filter(|c| !c.is_nan())
-        .map(|&c| (c as f64, 1usize))
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let c = &votes.confidence;
+    let (sum, present) = crate::ordered_sum::fold(
+        c.len(),
+        (0.0, 0usize),
+        |i| {
+            if c[i].is_nan() {
+                (0.0, 0)
+            } else {
+                (c[i] as f64, 1)
+            }
+        },
+        |a, b| (a.0 + b.0, a.1 + b.1),
+    );
     if present == 0 || present == votes.len() {
         return Cow::Borrowed(votes);
     }

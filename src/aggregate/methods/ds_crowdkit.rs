@@ -77,11 +77,14 @@ pub fn fit(a: &Answers, opts: &Options) -> Result<Fit<DsParams>> {
         errors = normalise(&lay, &used, &counts);
         // crowd-kit's ELBO, without another pass: the answers' part is the confusion counts
         // times the log errors, plus the prior per answer, plus the entropy.
-        let joint: f64 = counts
-            .par_iter()
-            .zip(&errors)
-            .map(|(n, e)| if *n > 0.0 { n * e.ln() } else { 0.0 })
-            .sum();
+        let joint = crate::ordered_sum::sum(counts.len(), |i| {
+            let (n, e) = (counts[i], errors[i]);
+            if n > 0.0 {
+                n * e.ln()
+            } else {
+                0.0
+            }
+        });
         let prior_part: f64 = log_priors(&priors)
             .iter()
             .zip(&e.answer_mass)
@@ -232,7 +235,7 @@ pub(crate) fn e_step(
     let lp = log_priors(priors);
     let ln_eps = EPS.ln();
     // Per block: [sum p (k), sum n p (k), entropy, tasks with answers].
-    let sums = blocks
+    let tables = blocks
         .par_iter()
         .zip(split_rows(probas, k, blocks))
         .map(|(r, rows)| {
@@ -263,12 +266,8 @@ pub(crate) fn e_step(
                 acc[2 * k + 1] += 1.0;
             }
             acc
-        })
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; 2 * k + 2]);
+        });
+    let sums = crate::ordered_sum::add_tables(tables, 2 * k + 2);
     let tasks = sums[2 * k + 1].max(1.0);
     EStep {
         priors: sums[..k].iter().map(|s| s / tasks).collect(),

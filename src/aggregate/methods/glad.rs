@@ -153,7 +153,7 @@ impl<'a> Model<'a> {
         let (ga, gb) = grad.split_at_mut(lay.workers);
         let blocks = &self.blocks;
         // Per block: dQ/dalpha per worker, then Q; dQ/dbeta goes straight into `gb`.
-        let sums = blocks
+        let tables = blocks
             .par_iter()
             .zip(split_rows(gb, 1, blocks))
             .map(|(r, gbs)| {
@@ -177,12 +177,8 @@ impl<'a> Model<'a> {
                 }
                 acc[lay.workers] = q;
                 acc
-            })
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            })
-            .unwrap_or_else(|| vec![0.0; lay.workers + 1]);
+            });
+        let sums = crate::ordered_sum::add_tables(tables, lay.workers + 1);
         let mut q = sums[lay.workers];
         q += alpha.iter().map(|&v| log_normal(v)).sum::<f64>();
         for (w, g) in ga.iter_mut().enumerate() {
@@ -193,7 +189,7 @@ impl<'a> Model<'a> {
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.par_iter().zip(b).map(|(x, y)| x * y).sum()
+    crate::ordered_sum::sum(a.len(), |i| a[i] * b[i])
 }
 
 fn max_abs(a: &[f64]) -> f64 {
@@ -240,7 +236,7 @@ fn conjugate_gradient(m: &Model, probas: &[f64], x: &mut [f64], max_iter: usize,
         x.copy_from_slice(&trial);
         f_prev = f;
         f = f_new;
-        let num: f64 = g_new.par_iter().zip(&g).map(|(a, b)| a * (a - b)).sum();
+        let num = crate::ordered_sum::sum(g.len(), |i| g_new[i] * (g_new[i] - g[i]));
         let beta_pr = (num / gg).max(0.0);
         d.par_iter_mut()
             .zip(&g_new)

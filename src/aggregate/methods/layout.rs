@@ -24,6 +24,10 @@ pub struct Layout {
     pub by_worker: Vec<u32>,
 }
 
+/// Blocks of tasks summed apart and then added in order ([`Layout::blocks`]): a few per thread
+/// on common machines.
+const MAX_BLOCKS: usize = 16;
+
 impl Layout {
     /// Groups `a` (assumed checked with [`Answers::check`]). Stable: answers keep their input
     /// order within a task.
@@ -74,11 +78,12 @@ impl Layout {
 
     /// Consecutive task ranges of about equal answer counts, for passes in task order that
     /// scatter into per-block tables of `table_len` values each: as many blocks as keep the
-    /// tables within 2^24 values in all, at most 4 per thread, at least 1.
+    /// tables within 2^24 values in all, at most [`MAX_BLOCKS`], at least 1.
     pub fn blocks(&self, table_len: usize) -> Vec<Range<usize>> {
         let by_memory = (1usize << 24) / table_len.max(1);
         let n = by_memory
-            .min(4 * rayon::current_num_threads())
+            // Fixed, not by the thread count: the same sums on every machine.
+            .min(MAX_BLOCKS)
             .min(self.tasks)
             .max(1);
         let per = self.answers().div_ceil(n).max(1);
@@ -102,18 +107,12 @@ impl Layout {
     where
         F: Fn(&mut [f64], usize) + Sync,
     {
-        blocks
-            .par_iter()
-            .map(|r| {
-                let mut acc = vec![0.0; len];
-                r.clone().for_each(|t| f(&mut acc, t));
-                acc
-            })
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            })
-            .unwrap_or_else(|| vec![0.0; len])
+        let tables = blocks.par_iter().map(|r| {
+            let mut acc = vec![0.0; len];
+            r.clone().for_each(|t| f(&mut acc, t));
+            acc
+        });
+        crate::ordered_sum::add_tables(tables, len)
     }
 }
 

@@ -143,7 +143,7 @@ fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams, mut posteriors:
         .collect();
     let ln_k = (k as f64).ln();
     // Per block: strategy (workers x classes), knowing (workers), lml.
-    let sums = blocks
+    let tables = blocks
         .par_iter()
         .zip(split_rows(&mut posteriors, k, blocks))
         .map(|(r, rows)| {
@@ -169,12 +169,8 @@ fn e_step(lay: &Layout, blocks: &[Range<usize>], p: &MaceParams, mut posteriors:
                 }
             }
             acc
-        })
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; wk + lay.workers + 1]);
+        });
+    let sums = crate::ordered_sum::add_tables(tables, wk + lay.workers + 1);
     Step {
         posteriors,
         lml: sums[wk + lay.workers],

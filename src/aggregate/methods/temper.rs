@@ -9,7 +9,6 @@
 //! `[0, MAX_WEIGHT]`. No tasks to learn from: weight 1 (the probabilities at face value).
 
 use super::bayes::ModelEvidence;
-use rayon::prelude::*;
 
 /// The largest weight (a model sharper than its own probabilities by this factor at most).
 pub const MAX_WEIGHT: f64 = 50.0;
@@ -34,24 +33,25 @@ pub fn fit(
     }
     // (first, second) derivative of the objective at `lambda`.
     let derivs = |lambda: f64| -> (f64, f64) {
-        (0..m.covered.len())
-            .into_par_iter()
-            .with_min_len(256)
-            .filter(used)
-            .map(|t| {
-                let lp = &m.log_probs[t * k..t * k + k];
-                let rt = &r[t * k..t * k + k];
-                let lz = log_norm(lp, lambda);
-                let (mut mean, mut sq, mut target) = (0.0, 0.0, 0.0);
-                for c in 0..k {
-                    let p = (lambda * lp[c] - lz).exp();
-                    mean += p * lp[c];
-                    sq += p * lp[c] * lp[c];
-                    target += rt[c] * lp[c];
-                }
-                (target - mean, -(sq - mean * mean).max(0.0))
-            })
-            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+        let term = |t: usize| {
+            if !used(&t) {
+                return (0.0, 0.0);
+            }
+            let lp = &m.log_probs[t * k..t * k + k];
+            let rt = &r[t * k..t * k + k];
+            let lz = log_norm(lp, lambda);
+            let (mut mean, mut sq, mut target) = (0.0, 0.0, 0.0);
+            for c in 0..k {
+                let p = (lambda * lp[c] - lz).exp();
+                mean += p * lp[c];
+                sq += p * lp[c] * lp[c];
+                target += rt[c] * lp[c];
+            }
+            (target - mean, -(sq - mean * mean).max(0.0))
+        };
+        crate::ordered_sum::fold(m.covered.len(), (0.0, 0.0), term, |a, b| {
+            (a.0 + b.0, a.1 + b.1)
+        })
     };
     // The maximum at a bound: the slope there says so.
     if derivs(MAX_WEIGHT).0 >= 0.0 {

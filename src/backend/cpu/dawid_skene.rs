@@ -217,7 +217,8 @@ fn e_step_k<const K: usize, const P: usize>(
 ) -> f64 {
     let c = a.classes;
     let lp_pad = pad_prior::<P>(log_prior);
-    post.par_chunks_mut(TASK_BLOCK * c)
+    let lls = post
+        .par_chunks_mut(TASK_BLOCK * c)
         .enumerate()
         .map(|(b, out)| {
             let mut s = vec![0f32; c];
@@ -230,8 +231,8 @@ fn e_step_k<const K: usize, const P: usize>(
                     as f64;
             }
             ll
-        })
-        .sum()
+        });
+    crate::ordered_sum::sum_pieces(lls)
 }
 
 /// E-step: writes every task's posterior into `post` (`tasks * classes`) and returns the
@@ -271,23 +272,16 @@ pub fn m_step(
 
 /// Sum of posteriors per class (the class-prior counts).
 pub fn class_totals(classes: usize, post: &[f32]) -> Vec<f64> {
-    post.par_chunks(TASK_BLOCK * classes)
-        .map(|blk| {
-            let mut tot = vec![0f64; classes];
-            for p in blk.chunks_exact(classes) {
-                for (t, &v) in tot.iter_mut().zip(p) {
-                    *t += v as f64;
-                }
+    let tables = post.par_chunks(TASK_BLOCK * classes).map(|blk| {
+        let mut tot = vec![0f64; classes];
+        for p in blk.chunks_exact(classes) {
+            for (t, &v) in tot.iter_mut().zip(p) {
+                *t += v as f64;
             }
-            tot
-        })
-        .reduce(
-            || vec![0f64; classes],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+        }
+        tot
+    });
+    crate::ordered_sum::add_tables(tables, classes)
 }
 
 /// Counts (by answer row) and class totals accumulated over blocks of tasks.
@@ -297,10 +291,11 @@ struct Acc {
     ll: f64,
 }
 
-/// Blocks of tasks for the fused step: a few per thread (each owns a copy of the counts).
+/// Blocks of tasks for the fused step (each owns a copy of the counts), summed in order: a
+/// fixed count, not one by the thread count, so that every machine computes the same sums.
 fn blocks(tasks: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    (threads * 2).min(tasks.div_ceil(TASK_BLOCK)).max(1)
+    const BLOCKS: usize = 16;
+    BLOCKS.min(tasks.div_ceil(TASK_BLOCK)).max(1)
 }
 
 fn reduce_acc(parts: Vec<Acc>, counts: &mut [f32], totals: &mut [f64]) -> f64 {
