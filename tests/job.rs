@@ -304,7 +304,8 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
     // Five SIGKILLs in one chain of runs, each at a random moment before the work left could
     // be done (a run does at most what its time allows, so `full` minus the time already spent
     // in killed runs bounds what is left from below); then one run finishes the file.
-    let (mut spent, mut kills, mut refused) = (Duration::ZERO, 0, false);
+    let (mut spent, mut kills, mut refused, mut full) = (Duration::ZERO, 0, false, full);
+    let mut chains = 1;
     while kills < KILLS {
         let left = full.saturating_sub(spent).mul_f64(0.8);
         let at = Duration::from_millis(50 + next(&mut seed) % (left.as_millis() as u64 + 1));
@@ -312,17 +313,33 @@ fn a_classify_killed_at_random_moments_resumes_into_the_bytes_of_one_run() {
             .arg("classify")
             .args(["--backend", "cpu"])
             .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(at);
-        if child.try_wait().unwrap().is_some() {
-            // A busy machine made `full` a poor bound: the chain ended early. Start a new one.
-            eprintln!("a run finished before its kill at {at:?}: starting the chain again");
-            ok(&child.wait_with_output().unwrap());
+        let started = Instant::now();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() >= at {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Some(status) = finished {
+            // The machine got faster than when `full` was measured: the chain ended early.
+            // Time a whole run again, then start a new chain bounded by it.
+            assert!(status.success(), "a run failed: {status}");
+            eprintln!("a run finished before its kill at {at:?}: a new chain");
+            std::fs::remove_file(&out).unwrap();
+            let t = Instant::now();
+            ok(&classify(&args, &[]));
+            full = t.elapsed();
             std::fs::remove_file(&out).unwrap();
             (spent, kills) = (Duration::ZERO, 0);
+            chains += 1;
+            assert!(chains <= 10, "ten chains ended before five kills");
             continue;
         }
         let _ = child.kill(); // SIGKILL
