@@ -240,22 +240,15 @@ fn posterior_params(
                 }
             }
         });
-    let pooled = counts
-        .par_chunks(k * k)
-        .fold(
-            || vec![0.0; k * k],
-            |mut s, m| {
-                s.iter_mut().zip(m).for_each(|(a, b)| *a += b);
-                s
-            },
-        )
-        .reduce(
-            || vec![0.0; k * k],
-            |mut s, m| {
-                s.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
-                s
-            },
-        );
+    // Summed in fixed pieces of workers, then in order: the same bits on any thread count.
+    let pieces = counts.par_chunks(64 * k * k).map(|piece| {
+        let mut s = vec![0.0; k * k];
+        for m in piece.chunks_exact(k * k) {
+            s.iter_mut().zip(m).for_each(|(a, b)| *a += b);
+        }
+        s
+    });
+    let pooled = crate::ordered_sum::add_tables(pieces, k * k);
     let mut prior_mean = vec![0.0; k * k];
     for c in 0..k {
         let row = &pooled[c * k..c * k + k];
